@@ -1,0 +1,1 @@
+"""Shared building blocks: stream pipelines, popcount, adder trees, sorting networks."""

@@ -1,0 +1,1 @@
+"""Ditto units: difference encoder, A4W8 PEs, Defo."""

@@ -1,0 +1,1 @@
+"""ORBIS units: quantization engine and the DATM token-merging engine."""

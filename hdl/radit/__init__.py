@@ -1,0 +1,1 @@
+"""RADiT units: compress-and-compare (CCU) and dynamic threshold scaling (DTSM)."""

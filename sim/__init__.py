@@ -1,0 +1,1 @@
+"""Co-simulation: cocotb testbenches, stream drivers/monitors and the runner glue."""

