@@ -1,0 +1,179 @@
+"""Shared building blocks in hdl/common, checked in Amaranth's own simulator
+(they are pieces of units, not units; the units' co-simulation covers them in
+Verilog)."""
+
+import random
+
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from hdl.common.arith import adder_tree, popcount, tree_latency
+from hdl.common.stream import SkidBuffer, check_positive, stall_pipeline
+
+
+def _simulate(dut, bench, *, deadline=100_000):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run_until(deadline * 1e-6)
+
+
+async def _produce(ctx, port, items, rnd, idle):
+    for item in items:
+        while rnd.random() < idle:
+            ctx.set(port.valid, 0)
+            await ctx.tick()
+        ctx.set(port.valid, 1)
+        ctx.set(port.payload, item)
+        await ctx.tick().until(port.ready)
+    ctx.set(port.valid, 0)
+
+
+async def _consume(ctx, port, count, rnd, backpressure, out, cycles=None):
+    n = 0
+    while len(out) < count:
+        ready = rnd.random() >= backpressure
+        ctx.set(port.ready, ready)
+        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
+        n += 1
+        if ready and valid:
+            out.append(payload)
+            if cycles is not None:
+                cycles.append(n)
+        if n > 100_000:
+            raise AssertionError("consumer timed out")
+
+
+@pytest.mark.parametrize("idle, bp", [(0.0, 0.0), (0.3, 0.5), (0.0, 0.9), (0.8, 0.1)])
+def test_skid_buffer_keeps_order_under_backpressure(idle, bp):
+    dut = SkidBuffer(8)
+    rnd = random.Random(7)
+    items = [rnd.randrange(256) for _ in range(400)]
+    got = []
+
+    async def bench(ctx):
+        # Run producer and consumer in one testbench, interleaved cycle by cycle.
+        pending = list(items)
+        cur = None
+        cycles = 0
+        while len(got) < len(items):
+            if cur is None and pending and rnd.random() >= idle:
+                cur = pending.pop(0)
+            ctx.set(dut.i.valid, cur is not None)
+            if cur is not None:
+                ctx.set(dut.i.payload, cur)
+            ready = rnd.random() >= bp
+            ctx.set(dut.o.ready, ready)
+            _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload)
+            if cur is not None and i_ready:
+                cur = None
+            if ready and o_valid:
+                got.append(o_payload)
+            cycles += 1
+            assert cycles < 50_000
+        if idle == 0 and bp == 0:
+            assert cycles <= len(items) + 2, "skid buffer is not full throughput"
+
+    _simulate(dut, bench)
+    assert got == items
+
+
+class _Pipe(wiring.Component):
+    """Three-stage +1 pipeline built with stall_pipeline."""
+
+    i: In(stream.Signature(8))
+    o: Out(stream.Signature(8))
+
+    def elaborate(self, platform):
+        m = Module()
+        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, 3)
+        a = Signal(8)
+        b = Signal(8)
+        with m.If(ce):
+            m.d.sync += [a.eq(self.i.payload + 1), b.eq(a + 1), self.o.payload.eq(b + 1)]
+        return m
+
+
+@pytest.mark.parametrize("idle, bp", [(0.0, 0.0), (0.4, 0.6)])
+def test_stall_pipeline_loses_nothing(idle, bp):
+    dut = _Pipe()
+    rnd = random.Random(3)
+    items = [rnd.randrange(253) for _ in range(300)]
+    got = []
+    cycles = []
+
+    async def producer(ctx):
+        await _produce(ctx, dut.i, items, rnd, idle)
+
+    async def consumer(ctx):
+        await _consume(ctx, dut.o, len(items), rnd, bp, got, cycles)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run_until(100_000e-6)
+    assert got == [(x + 3) & 0xFF for x in items]
+    if idle == 0 and bp == 0:
+        assert cycles[-1] - cycles[0] == len(items) - 1  # II = 1
+
+
+@pytest.mark.parametrize("n, every", [(1, 1), (2, None), (5, 1), (8, 2), (13, 3), (16, 1)])
+def test_adder_tree_sums_signed_terms_with_documented_latency(n, every):
+    m = Module()
+    xs = [Signal(signed(8), name=f"x{i}") for i in range(n)]
+    total = adder_tree(xs, m=m, register_every=every)
+    out = Signal(signed(16))
+    m.d.comb += out.eq(total)
+    m.d.sync += Signal(name="clocked").eq(1)  # a clock domain even for combinational trees
+    lat = tree_latency(n, every)
+    rnd = random.Random(n)
+    vectors = [[rnd.choice([-128, 127, rnd.randrange(-128, 128)]) for _ in range(n)] for _ in range(60)]
+    vectors += [[-128] * n, [127] * n]
+
+    async def bench(ctx):
+        seen = []
+        for k in range(len(vectors) + lat):
+            if k < len(vectors):
+                for x, v in zip(xs, vectors[k]):
+                    ctx.set(x, v)
+            if k >= lat:
+                seen.append(ctx.get(out))
+            await ctx.tick()
+        assert seen == [sum(v) for v in vectors]
+
+    _simulate(m, bench)
+
+
+def test_adder_tree_needs_module_when_pipelined():
+    with pytest.raises(ValueError):
+        adder_tree([Signal(4), Signal(4)], register_every=1)
+
+
+def test_popcount_exhaustive_10_bits():
+    m = Module()
+    x = Signal(10)
+    y = Signal(4)
+    m.d.comb += y.eq(popcount(x))
+
+    async def bench(ctx):
+        for v in range(1 << 10):
+            ctx.set(x, v)
+            assert ctx.get(y) == bin(v).count("1")
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_check_positive_messages():
+    assert check_positive("lanes", 4) == 4
+    with pytest.raises(ValueError, match="lanes must be >= 1"):
+        check_positive("lanes", 0)
+    with pytest.raises(ValueError, match="integer"):
+        check_positive("lanes", True)
+    with pytest.raises(ValueError, match="power of two"):
+        check_positive("size", 6, power_of_two=True)
