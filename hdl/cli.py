@@ -101,9 +101,17 @@ def cmd_synth(args) -> int:
     from synth import flow
 
     out = Path(args.out)
-    jobs = [(name, params, name) for name, params in _targets(args)]
+    targets = _targets(args)
+    if args.all:
+        from synth import rollup
+
+        text = rollup.full_report(out, jobs=args.jobs)
+        print(text)
+        print(f"wrote {out / 'report.md'}, per-unit JSON, rollups.json and plots in {out}")
+        return 0
+    jobs = [(name, params, name) for name, params in targets]
     records = flow.synthesize_many(jobs, jobs=args.jobs, out_root=out)
-    existing = _load_records(out) if not args.all else []
+    existing = [r for r in _load_records(out) if "__" not in r["name"]]
     names = {r["name"] for r in records}
     merged = [r for r in existing if r["name"] not in names] + records
     text = flow.write_report(merged, out / "report.md")

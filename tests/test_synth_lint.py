@@ -140,3 +140,28 @@ def test_sram_model_monotone_and_cheaper_than_flops():
     assert sram_area(64, 32, 2, 1).area_um2 > small.area_um2
     with pytest.raises(ValueError):
         sram_area(0, 8)
+
+
+def _rec(area):
+    return {"area_um2": area}
+
+
+def test_rollup_shares_and_missing_units():
+    from synth import rollup
+
+    recs = {"systolic_array": _rec(1_000_000.0), "ccu_compare": _rec(2_000.0), "dtsm": _rec(1_000.0),
+            "ditto_pe": _rec(700.0), "itc_pe": _rec(1_000.0)}
+    roll = rollup.rollups(recs)
+    radit = next(c for c in roll["configs"] if c["name"] == "RADiT")
+    assert radit["share_of_logic"] == pytest.approx(3_000 / 1_003_000)
+    assert radit["share_with_buffers"] == pytest.approx(3_000 / (1_003_000 + rollup.buffer_area(1.0)))
+    assert radit["share_with_buffers"] < radit["share_of_logic"]
+    orbis = next(c for c in roll["configs"] if c["name"] == "ORBIS")
+    assert set(orbis["missing"]) == {"orbis_qe", "orbis_datm"}
+    pair = next(p for p in roll["pairs"] if p["label"].startswith("Ditto"))
+    assert pair["ratio"] == pytest.approx(0.7)
+    sweep = roll["buffer_sweep"]["RADiT"]
+    shares = [p["share_with_buffers"] for p in sweep]
+    assert shares == sorted(shares, reverse=True)  # more SRAM, smaller share
+    text = rollup._rollup_markdown(roll)
+    assert "0.3 %" in text and "not available" in text
