@@ -1,0 +1,91 @@
+"""Multiply / shift-add / accumulate pieces shared by the adder-tree PEs.
+
+Ditto's PE (4 × (5-bit × INT8) with a ×16 shifter on lanes 0 and 2) and the
+A8W8 ITC baseline PE (4 × (INT8 × INT8)) differ only in operand width and the
+shifters; both are built from these helpers, and the Ditto compute unit builds
+``PES`` copies of the datapath under one shared control.
+
+Elaboration-time helpers (functions adding logic to a ``Module``), like
+:mod:`hdl.common.arith`. The adder tree is :func:`hdl.common.arith.adder_tree`.
+
+Timing of a row pipeline built with :func:`row_control`: a beat accepted at
+cycle c passes ``stages`` register stages, then updates the partial sum; the
+beat that closes a row (``last``) leaves its result in the partial-sum
+register, presented as the output from cycle c + stages + 1 until taken.
+The whole pipeline stalls only while a result waits to be taken, so it
+accepts a beat every cycle when results are taken as they come (II = 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Module, Mux, Signal, Value, signed
+
+from .arith import adder_tree
+
+__all__ = ["lane_terms", "register", "accumulate", "RowControl", "row_control", "PSUM_BITS"]
+
+PSUM_BITS = 32
+
+
+def lane_terms(operands, weights, shift_flags=None, shift: int = 4) -> list[Value]:
+    """Signed products ``operands[n] * weights[n]``; where ``shift_flags[n]``
+    is given (a 1-bit value) the product is shifted left by ``shift`` when it
+    is set (Ditto's hi-part lanes). Operands and weights must be signed values.
+    """
+    flags = list(shift_flags) if shift_flags is not None else [None] * len(operands)
+    if len(flags) != len(operands) or len(weights) != len(operands):
+        raise ValueError("operands, weights and shift_flags must have one entry per lane")
+    terms = []
+    for a, w, flag in zip(operands, weights, flags):
+        p = Value.cast(a) * Value.cast(w)
+        terms.append(p if flag is None else Mux(flag, p << shift, p))
+    return terms
+
+
+def register(m: Module, value, *, ce, name: str) -> Signal:
+    """``value`` registered under the clock enable ``ce``."""
+    value = Value.cast(value)
+    r = Signal(value.shape(), name=name)
+    with m.If(ce):
+        m.d.sync += r.eq(value)
+    return r
+
+
+def accumulate(m: Module, terms, *, ce, en, clear, width: int = PSUM_BITS, name: str = "psum") -> Signal:
+    """Partial-sum register: ``psum := (clear ? 0 : psum) + Σ terms`` (adder
+    tree) on cycles where ``ce & en``; two's complement, wraps at ``width``."""
+    total = adder_tree(list(terms))
+    psum = Signal(signed(width), name=name)
+    with m.If(ce & en):
+        m.d.sync += psum.eq(Mux(clear, 0, psum) + total)
+    return psum
+
+
+@dataclass
+class RowControl:
+    """Control signals of a row pipeline (see :func:`row_control`)."""
+
+    ce: Signal        # clock enable of every data register of the pipeline
+    acc_en: Value     # the beat in the last stage updates the partial sum
+    acc_clear: Value  # ... starting a new sum
+    done: Signal      # the partial-sum register holds a finished row's result
+
+
+def row_control(m: Module, *, i_valid, i_ready, o_valid, o_ready, clear, last,
+                stages: int, name: str = "row") -> RowControl:
+    """Valid/clear/last pipeline of ``stages`` register stages in front of a
+    partial-sum register, with stream flow control (accepting when the
+    result slot is free or being taken)."""
+    ce = Signal(name=f"{name}_ce")
+    done = Signal(name=f"{name}_done")
+    m.d.comb += [ce.eq(~done | o_ready), i_ready.eq(ce), o_valid.eq(done)]
+    valid, clr, lst = Value.cast(i_valid), Value.cast(clear), Value.cast(last)
+    for s in range(stages):
+        valid = register(m, valid, ce=ce, name=f"{name}_s{s + 1}_valid")
+        clr = register(m, clr, ce=ce, name=f"{name}_s{s + 1}_clear")
+        lst = register(m, lst, ce=ce, name=f"{name}_s{s + 1}_last")
+    with m.If(ce):
+        m.d.sync += done.eq(valid & lst)
+    return RowControl(ce=ce, acc_en=valid, acc_clear=clr, done=done)
