@@ -12,8 +12,9 @@ Environment knobs (all optional):
   derives a fixed seed from its name, so runs are reproducible.
 
 Build directories live in ``build/sim/<unit>/<sim>-<params-hash>/`` and are
-shared by pytest-xdist workers: a file lock serialises the build and a stamp of
-the emitted Verilog's hash skips rebuilding an unchanged design.
+shared by pytest-xdist workers: a file lock serialises the build; emission is
+skipped while no file under ``hdl/`` changed, and a stamp of the emitted
+Verilog's hash skips recompiling a design whose Verilog did not change.
 """
 
 from __future__ import annotations
@@ -140,6 +141,14 @@ def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
     directory = BUILD / "sim" / unit_name / f"{sim}-{key}"
     with _locked(directory.parent / f".{directory.name}.lock"):
         rtl_dir = directory / "rtl"
+        source_key = _hdl_source_hash()
+        key_file = directory / "source-key"
+        stamp = directory / "stamp"
+        listed = directory / "sources.json"
+        if key_file.exists() and key_file.read_text() == source_key and stamp.exists() and listed.exists():
+            # Nothing under hdl/ changed since this design was emitted and built.
+            sources = tuple(Path(p) for p in json.loads(listed.read_text()))
+            return Build(unit_name, full, sim, waves, directory, sources)
         if rtl_dir.exists():
             shutil.rmtree(rtl_dir)
         sources = tuple(unit.emit_verilog(rtl_dir, full))
@@ -147,13 +156,23 @@ def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
         digest = hashlib.sha256()
         for src in sources:
             digest.update(src.read_bytes())
-        stamp = directory / "stamp"
         if not (stamp.exists() and stamp.read_text() == digest.hexdigest()):
             if stamp.exists():
                 stamp.unlink()
             _compile(unit_name, sources, directory / "obj", sim, waves)
             stamp.write_text(digest.hexdigest())
+        listed.write_text(json.dumps([str(p) for p in sources]))
+        key_file.write_text(source_key)
     return Build(unit_name, full, sim, waves, directory, sources)
+
+
+def _hdl_source_hash() -> str:
+    """Hash of every Python file under hdl/: the Verilog can only change with it."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "hdl").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _compile(top: str, sources, obj_dir: Path, sim: str, waves: bool) -> None:
