@@ -1,0 +1,55 @@
+"""ORBIS min tree: nearest dst of a src token (ORBIS §3.3, Fig. 6; SPEC.md
+"DATM engine", pairing: ties go to the lower dst index)."""
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..common.min_tree import min_tree, min_tree_latency
+from ..common.stream import check_positive, stall_pipeline
+from ..registry import unit
+
+__all__ = ["OrbisMinTree"]
+
+
+@unit("orbis_min_tree", golden="golden.orbis.min_tree", testbench="sim.orbis.tb_orbis_min_tree")
+class OrbisMinTree(wiring.Component):
+    """Min tree: the smallest of ``NUM_DST`` distances and its dst index, ties to
+    the lower index, one distance vector per cycle.
+
+    Parameters
+    ----------
+    num_dst : int
+        Distances per beat D (default 16), any count >= 1.
+    dist_width : int
+        Bits of an unsigned distance (default 33, the DATM engine's default).
+
+    Members
+    -------
+    i : ``In(stream.Signature(ArrayLayout(unsigned(dist_width), num_dst)))``
+    o : ``Out(stream.Signature(StructLayout({"dist": dist_width, "index": ⌈log2 D⌉})))``
+
+    Timing: II = 1; latency ⌈log2 D⌉ cycles (a register after every tree level;
+    0, a combinational pass, for D = 1). Back-pressure stalls the whole tree.
+    """
+
+    def __init__(self, *, num_dst=16, dist_width=33):
+        self._d = check_positive("num_dst", num_dst, maximum=4096)
+        self._w = check_positive("dist_width", dist_width, maximum=128)
+        self._iw = max(1, (num_dst - 1).bit_length())
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(unsigned(dist_width), num_dst))),
+            "o": Out(stream.Signature(data.StructLayout({"dist": dist_width, "index": self._iw}))),
+        })
+
+    @property
+    def latency(self):
+        return min_tree_latency(self._d)
+
+    def elaborate(self, platform):
+        m = Module()
+        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, self.latency,
+                            name="mint")
+        value, index = min_tree(m, [self.i.payload[d] for d in range(self._d)], ce=ce)
+        m.d.comb += [self.o.payload.dist.eq(value), self.o.payload.index.eq(index)]
+        return m
