@@ -1,0 +1,287 @@
+"""Weight-stationary systolic array, ROWS x COLS PEs, INT8 x INT8 -> INT32
+(SPEC.md "Systolic array"; RADiT §III-C and §IV-B1, ORBIS §3.3)."""
+
+from pathlib import Path
+
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..common.stream import check_positive, stall_pipeline
+from ..registry import unit
+from .pe import SystolicPE, check_widths
+
+__all__ = ["SystolicArray", "emit_array"]
+
+
+GRID_TEMPLATE = """\
+// The PE grid of {top}: {rows} x {cols} instances of {pe}, written as generate
+// loops (Amaranth would write one module per instance). Activations and the
+// swap/load flags run right, shadow weights and partial sums run down.
+// PE (r, c) takes left_a/left_f/left_e of row r in column 0 and top_w of
+// column c in row 0; the top row adds to zero; bottom_p is the bottom row.
+module {grid} (
+  input  wire clk,
+  input  wire rst,
+  input  wire ce,
+  input  wire [{rows}*{in_bits}-1:0] left_a,
+  input  wire [{rows}-1:0] left_f,
+  input  wire [{rows}-1:0] left_e,
+  input  wire [{cols}*{w_bits}-1:0] top_w,
+  output wire [{cols}*{acc_bits}-1:0] bottom_p
+);
+  wire [{in_bits}-1:0] a_h [0:{rows}-1][0:{cols}-1];   // a_h[r][c]: activation into PE (r, c)
+  wire f_h [0:{rows}-1][0:{cols}-1];
+  wire e_h [0:{rows}-1][0:{cols}-1];
+  wire [{w_bits}-1:0] w_v [0:{rows}-1][0:{cols}-1];    // w_v[r][c]: shadow weight into PE (r, c)
+  wire [{acc_bits}-1:0] p_v [0:{rows}][0:{cols}-1];    // p_v[r][c]: partial sum into PE (r, c)
+  genvar r, c;
+  generate
+    for (r = 0; r < {rows}; r = r + 1) begin : row
+      assign a_h[r][0] = left_a[r*{in_bits} +: {in_bits}];
+      assign f_h[r][0] = left_f[r];
+      assign e_h[r][0] = left_e[r];
+      for (c = 0; c < {cols}; c = c + 1) begin : col
+        if (r == 0) begin : top
+          assign w_v[0][c] = top_w[c*{w_bits} +: {w_bits}];
+          assign p_v[0][c] = {{{acc_bits}{{1'b0}}}};
+        end
+        if (r == {rows} - 1) begin : bottom
+          assign bottom_p[c*{acc_bits} +: {acc_bits}] = p_v[{rows}][c];
+        end
+        // The last column's pass-through and the bottom row's shadow outputs
+        // are left open on purpose.
+        /* verilator lint_off PINCONNECTEMPTY */
+        if (c < {cols} - 1 && r < {rows} - 1) begin : inner
+          {pe} pe (.clk(clk), .rst(rst), .ce(ce),
+            .a_in(a_h[r][c]), .f_in(f_h[r][c]), .e_in(e_h[r][c]), .w_in(w_v[r][c]), .p_in(p_v[r][c]),
+            .a_out(a_h[r][c+1]), .f_out(f_h[r][c+1]), .e_out(e_h[r][c+1]), .w_out(w_v[r+1][c]),
+            .p_out(p_v[r+1][c]));
+        end else if (r < {rows} - 1) begin : right
+          {pe} pe (.clk(clk), .rst(rst), .ce(ce),
+            .a_in(a_h[r][c]), .f_in(f_h[r][c]), .e_in(e_h[r][c]), .w_in(w_v[r][c]), .p_in(p_v[r][c]),
+            .a_out(), .f_out(), .e_out(), .w_out(w_v[r+1][c]), .p_out(p_v[r+1][c]));
+        end else if (c < {cols} - 1) begin : last
+          {pe} pe (.clk(clk), .rst(rst), .ce(ce),
+            .a_in(a_h[r][c]), .f_in(f_h[r][c]), .e_in(e_h[r][c]), .w_in(w_v[r][c]), .p_in(p_v[r][c]),
+            .a_out(a_h[r][c+1]), .f_out(f_h[r][c+1]), .e_out(e_h[r][c+1]), .w_out(),
+            .p_out(p_v[r+1][c]));
+        end else begin : corner
+          {pe} pe (.clk(clk), .rst(rst), .ce(ce),
+            .a_in(a_h[r][c]), .f_in(f_h[r][c]), .e_in(e_h[r][c]), .w_in(w_v[r][c]), .p_in(p_v[r][c]),
+            .a_out(), .f_out(), .e_out(), .w_out(), .p_out(p_v[r+1][c]));
+        end
+        /* verilator lint_on PINCONNECTEMPTY */
+      end
+    end
+  endgenerate
+endmodule
+"""
+
+
+def emit_array(component, out_dir, name):
+    """Write the array as three modules: ``<name>_pe`` (the PE, converted by
+    Amaranth once), ``<name>_grid`` (ROWS x COLS instances of it, as Verilog
+    generate loops) and ``name`` (the Amaranth top: stream control, skew and
+    de-skew registers, one grid instance).
+
+    Amaranth's netlist is bit-level and it writes one module per instance, so
+    placing 4,096 PE instances from Amaranth took 79 s; the generate loops
+    keep ``make verilog`` of the 64x64 array to a few seconds and kilobytes.
+    """
+    from amaranth.back import verilog
+
+    out_dir = Path(out_dir)
+    pe_name = f"{name}_pe"
+    grid_name = f"{name}_grid"
+    pe = SystolicPE(in_bits=component.in_bits, w_bits=component.w_bits, acc_bits=component.acc_bits)
+    pe_path = out_dir / f"{pe_name}.v"
+    pe_path.write_text(verilog.convert(pe, name=pe_name, emit_src=False))
+    grid_path = out_dir / f"{grid_name}.v"
+    grid_path.write_text(GRID_TEMPLATE.format(
+        top=name, grid=grid_name, pe=pe_name, rows=component.rows, cols=component.cols,
+        in_bits=component.in_bits, w_bits=component.w_bits, acc_bits=component.acc_bits))
+    component.grid_module = grid_name
+    top_path = out_dir / f"{name}.v"
+    top_path.write_text(verilog.convert(component, name=name, emit_src=False))
+    return [top_path, grid_path, pe_path]
+
+
+@unit("systolic_array", golden="golden.systolic.matmul", testbench="sim.systolic.tb_systolic_array",
+      emit=emit_array, synth={"flatten": False})
+class SystolicArray(wiring.Component):
+    """Weight-stationary systolic array: ``ROWS x COLS`` PEs computing ``A @ W`` tile by tile.
+
+    The TPU-like array of RADiT (64x64 PEs, §III-C) and ORBIS's DXE (§3.3).
+    A weight tile (``ROWS x COLS``) sits in the PEs; activation rows (``ROWS``
+    values, one K slice) enter skewed from the left, partial sums flow down,
+    and each output row (``COLS`` INT32 sums) leaves de-skewed at the bottom.
+    Each PE (:class:`~hdl.systolic.pe.SystolicPE`) holds two weights: while a
+    tile computes, the next tile's weights shift down the columns into the
+    shadow registers, and the swap travels with the first activation row of the
+    next tile, so tiles run back to back.
+
+    Parameters
+    ----------
+    rows, cols : int
+        PE rows (K per tile) and columns (N per tile); default 64 x 64, >= 1.
+    in_bits, w_bits : int
+        Signed activation and weight widths (default 8).
+    acc_bits : int
+        Partial-sum and result width (default 32), >= ``in_bits + w_bits``;
+        sums wrap around in two's complement.
+
+    Members
+    -------
+    w : ``In(stream.Signature(ArrayLayout(signed(w_bits), cols)))``
+        Weight tiles: ``rows`` beats per tile, beat ``j`` = tile row ``j``
+        (column ``n`` in lane ``n``). A tile's beats are taken while the
+        shadow registers are free: from the cycle the previous tile's first
+        activation row enters.
+    a : ``In(stream.Signature(StructLayout({"data": ArrayLayout(signed(in_bits), rows), "last": 1})))``
+        Activation rows of the current tile (lane ``k`` = K index ``k``);
+        ``last`` marks a tile's final row. A tile's first row waits until
+        its weights are loaded.
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(acc_bits), cols), "last": 1})))``
+        One result row per activation row, in order: lane ``n`` =
+        ``sum_k a[k] * W[k, n]``; ``last`` copies the activation row's.
+
+    Ports (Verilog): ``w__valid``, ``w__ready``, ``w__payload``, ``a__valid``,
+    ``a__ready``, ``a__payload`` (data in the LSBs, ``last`` on top),
+    ``o__valid``, ``o__ready``, ``o__payload``, ``clk``, ``rst``.
+
+    Timing: latency ``ROWS + COLS`` cycles from an activation row to its
+    result row; one activation row per cycle (II = 1); a tile occupies
+    ``max(M, ROWS)`` cycles (its M rows, or the next tile's weight load if
+    longer). The first tile's weights take ``ROWS`` cycles before its first
+    row may enter. Back-pressure on ``o`` stalls the whole array (one clock
+    enable for every register) without losing or repeating a beat. The cycle
+    model is :func:`golden.systolic.cycles`.
+
+    Emission: the PE is written once as module ``<top>_pe`` and placed with
+    ``Instance`` (see :func:`emit_array`).
+    """
+
+    def __init__(self, *, rows=64, cols=64, in_bits=8, w_bits=8, acc_bits=32):
+        self._rows = check_positive("rows", rows, maximum=256)
+        self._cols = check_positive("cols", cols, maximum=256)
+        check_widths(in_bits, w_bits, acc_bits)
+        self._in_bits = in_bits
+        self._w_bits = w_bits
+        self._acc_bits = acc_bits
+        self.grid_module = "systolic_array_grid"
+        super().__init__({
+            "w": In(stream.Signature(data.ArrayLayout(signed(w_bits), cols))),
+            "a": In(stream.Signature(data.StructLayout({
+                "data": data.ArrayLayout(signed(in_bits), rows), "last": 1}))),
+            "o": Out(stream.Signature(data.StructLayout({
+                "data": data.ArrayLayout(signed(acc_bits), cols), "last": 1}))),
+        })
+
+    rows = property(lambda self: self._rows)
+    cols = property(lambda self: self._cols)
+    in_bits = property(lambda self: self._in_bits)
+    w_bits = property(lambda self: self._w_bits)
+    acc_bits = property(lambda self: self._acc_bits)
+
+    @property
+    def latency(self):
+        return self._rows + self._cols
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self._rows, self._cols
+
+        # --- control: one clock enable for the whole array ------------------
+        a_take = Signal()
+        unused_ready = Signal()
+        ce = stall_pipeline(m, a_take, unused_ready, self.o.valid, self.o.ready, self.latency,
+                            name="array")
+        last_line = Signal(self.latency, name="last_line")
+        with m.If(ce):
+            m.d.sync += last_line.eq((last_line << 1) | (a_take & self.a.payload.last))
+        m.d.comb += self.o.payload.last.eq(last_line[-1])
+
+        first = Signal(init=1)     # the next activation row starts a tile
+        pending = Signal()         # a complete weight tile waits in the shadow registers
+        wcount = Signal(range(rows), name="wcount")  # beats of the tile being loaded
+        start = Signal()           # this cycle's activation row starts a tile: swap
+        w_take = Signal()
+        w_done = Signal()
+        m.d.comb += [
+            self.a.ready.eq(ce & (~first | pending)),
+            a_take.eq(self.a.valid & self.a.ready),
+            start.eq(a_take & first),
+            # The shadow registers are free once the tile in them has started;
+            # PE (r, c) swaps and shifts in the same cycle at the earliest.
+            self.w.ready.eq(ce & (~pending | start)),
+            w_take.eq(self.w.valid & self.w.ready),
+            w_done.eq(w_take & (wcount == rows - 1)),
+        ]
+        with m.If(a_take):
+            m.d.sync += first.eq(self.a.payload.last)
+        with m.If(w_take):
+            m.d.sync += wcount.eq(Mux(w_done, 0, wcount + 1))
+        with m.If(ce):
+            m.d.sync += pending.eq((pending & ~start) | w_done)
+
+        def delayed(value, depth, name):
+            """``value`` through ``depth`` stall-aware registers (one shift register)."""
+            if depth == 0:
+                return value
+            width = len(value)
+            line = Signal(width * depth, name=name, reset_less=True)
+            with m.If(ce):
+                m.d.sync += line.eq(Cat(value, line[:-width]) if depth > 1 else value)
+            out = line[-width:]
+            return out.as_signed() if value.shape().signed else out
+
+        # --- edges: skew in, de-skew out -------------------------------------
+        # PE row r holds tile row rows-1-r (the first weight beat shifts down
+        # to the bottom), so it multiplies activation lane rows-1-r, which
+        # enters r cycles late together with the swap flag.
+        left_a = []
+        left_f = []
+        left_e = []
+        for r in range(rows):
+            lane = rows - 1 - r
+            if r == 0:
+                left_a.append(self.a.payload.data[lane])
+                left_f.append(start)
+            else:
+                pair = Signal(self._in_bits + 1, name=f"askew_in_{r}")
+                m.d.comb += pair.eq(self.a.payload.data[lane].as_unsigned() | (start << self._in_bits))
+                out = delayed(pair, r, f"askew_{r}")
+                left_a.append(out[:self._in_bits].as_signed())
+                left_f.append(out[self._in_bits])
+            # Weight beat j shifts PE rows 0..j of a column: row r joins at beat r.
+            e = Signal(name=f"load_{r}")
+            m.d.comb += e.eq(w_take & (wcount >= r) if r else w_take)
+            left_e.append(e)
+        top_w = [delayed(self.w.payload[c], c, f"wskew_{c}") for c in range(cols)]
+
+        # --- the PE grid (hand-off to the generated grid module) ----------------
+        left_a_bus = Signal(rows * self._in_bits, name="left_a")
+        left_f_bus = Signal(rows, name="left_f")
+        left_e_bus = Signal(rows, name="left_e")
+        top_w_bus = Signal(cols * self._w_bits, name="top_w")
+        bottom = Signal(cols * self._acc_bits, name="bottom_p")
+        for r in range(rows):
+            m.d.comb += [
+                left_a_bus.word_select(r, self._in_bits).eq(left_a[r]),
+                left_f_bus[r].eq(left_f[r]),
+                left_e_bus[r].eq(left_e[r]),
+            ]
+        for c in range(cols):
+            m.d.comb += top_w_bus.word_select(c, self._w_bits).eq(top_w[c])
+        m.submodules.grid = Instance(
+            self.grid_module, i_clk=ClockSignal(), i_rst=ResetSignal(), i_ce=ce,
+            i_left_a=left_a_bus, i_left_f=left_f_bus, i_left_e=left_e_bus, i_top_w=top_w_bus,
+            o_bottom_p=bottom)
+        bottom_p = [bottom.word_select(c, self._acc_bits).as_signed() for c in range(cols)]
+
+        # Column c's result leaves the bottom row c cycles after column 0's.
+        for c in range(cols):
+            m.d.comb += self.o.payload.data[c].eq(
+                delayed(bottom_p[c], cols - 1 - c, f"deskew_{c}"))
+        return m
