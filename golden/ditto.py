@@ -319,8 +319,8 @@ class DefoTable:
     def record(self, layer: int, step: int, cycles: int) -> None:
         """A layer finished at ``step`` after ``cycles`` cycles (saturated)."""
         cycles = min(int(cycles), CYCLE_MAX)
-        if step == 0:
-            self.act[layer] = cycles
+        if step == 0:  # a new run: the entry starts over
+            self.act[layer], self.diff[layer], self.decision[layer] = cycles, 0, 0
         elif step == 1:
             self.diff[layer] = cycles
             self.decision[layer] = int(defo(self.act[layer], cycles))
