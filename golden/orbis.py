@@ -263,30 +263,28 @@ def datm_cycles(n: int, c: int, d: int, ch_lanes: int, iterations: int, k: int, 
     """Cycles of ``orbis_datm`` from the cycle it accepts ``cmd`` to its last output
     beat, with sources that never idle and sinks that never stall.
 
-    The schedule (documented in ``hdl/orbis/orbis_datm.py``), CB = ⌈C/L⌉:
-    load scales CB, load tokens N·CB, init 1, then per iteration copy D·CB + 1,
-    pairing N·CB + 5 + ⌈log2 L⌉ + ⌈log2 D⌉ + 1, loss beat 1; between
-    iterations sum N·CB + 2, select N·CB + 5 + ⌈log2 L⌉ + 1, update 1; then
-    top-k 1 + 1 + bitonic latency + 1 (first key) + k' - 1, the last pair one
-    cycle after its key (k' = min(k, N - D); with k' = 0 the last beat is the
-    final loss beat).
+    From the engine's documented schedule (``hdl/orbis/orbis_datm.py``), with
+    CB = ⌈C/L⌉, CL = 3 + ⌈log2 L⌉ (DAU datapath), ML = ⌈log2 D⌉ (min tree):
+    load scales CB and tokens N·CB, init 1; every iteration copy D·CB + 1,
+    pairing N·CB + CL + ML + 2 and its loss beat 1; between iterations sum
+    N·CB + 1, select N·CB + CL + 2, update 1. Then, for k' = min(k, N - D) > 0,
+    one cycle to hand the keys to the top-k unit, its latency (bitonic
+    stages / register_every, + 2) and k' pairs; for k' = 0 the final loss beat
+    is the last beat.
     """
     cb = -(-c // ch_lanes)
     lg = lambda v: max(0, (v - 1).bit_length())
-    dau = 4 + lg(ch_lanes)  # read, diff, square, product, tree
-    load = 1 + cb + n * cb + 1
+    cl = 3 + lg(ch_lanes)
+    ml = lg(d)
     copy = d * cb + 1
-    pair = n * cb + dau + 1 + lg(d) + 1
-    loss_beat = 1
-    summ = n * cb + 2
-    select = n * cb + dau + 1 + 1
-    update = 1
-    total = load + iterations * (copy + pair + loss_beat) + (iterations - 1) * (summ + select + update)
-    kk = max(0, min(k, n - d))
+    pair = n * cb + cl + ml + 2
+    between = (n * cb + 1) + (n * cb + cl + 2) + 1
+    final_loss = cb + n * cb + 1 + iterations * (copy + pair + 1) + (iterations - 1) * between
+    kk = max(0, min(int(k), n - d))
     if kk == 0:
-        return total - 1  # the final loss beat is the last beat
+        return final_loss
     size = 1 << lg(n)
-    return total + 1 + bitonic_latency(size, topk_register_every) + 1 + kk
+    return final_loss + 1 + bitonic_latency(size, topk_register_every) + 2 + kk
 
 
 # --------------------------------------------------------------------------- BSM baseline

@@ -66,10 +66,20 @@ def bitonic_sort(m: Module, keys: list, *, ce=None, register_every: int | None =
     for depth, stage in enumerate(stages, start=1):
         nxt = list(level)
         for lo, hi in stage:
-            swap = level[hi] < level[lo]
+            # Named nets: Amaranth re-emits a shared expression at every use.
+            swap = Signal(name=f"{name}_x{depth}_{lo}_{hi}")
+            m.d.comb += swap.eq(level[hi] < level[lo])
             nxt[lo] = Mux(swap, level[hi], level[lo])
             nxt[hi] = Mux(swap, level[lo], level[hi])
-        if register_every and (depth % register_every == 0 or depth == len(stages)):
+        registered = register_every and (depth % register_every == 0 or depth == len(stages))
+        if not registered:
+            nets = []
+            for j, v in enumerate(nxt):
+                w = Signal(v.shape(), name=f"{name}_c{depth}_{j}")
+                m.d.comb += w.eq(v)
+                nets.append(w)
+            nxt = nets
+        if registered:
             regs = []
             for j, v in enumerate(nxt):
                 r = Signal(v.shape(), name=f"{name}_s{depth}_{j}")
