@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 TARGET := $(if $(UNIT),$(UNIT) $(PARAMS),--all)
 
-.PHONY: all setup verilog test test-full synth lint bench clean distclean help
+.PHONY: all setup verilog test test-full synth lint bench clean distclean help traces evidence
 
 all: verilog
 
@@ -24,6 +24,8 @@ help:
 	@echo "make synth [UNIT=... PARAMS=...]           area reports into build/synth/"
 	@echo "make lint [UNIT=... PARAMS=...]            verilator --lint-only -Wall"
 	@echo "make bench                                 benchmarks and reports into build/reports/"
+	@echo "make traces                                digits DiT: DDIM-50 activation traces into build/traces/"
+	@echo "make evidence                              RADiT/Ditto/ORBIS measured on the DiT: build/reports/evidence.md"
 	@echo "make clean | distclean                     remove build/ | build/ and .venv/"
 
 $(STAMP): pyproject.toml
@@ -52,6 +54,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/ditgen bench --out build/reports
+
+traces: $(STAMP)
+	$(BIN)/python -m workloads.traces --out build/traces
+
+evidence: $(STAMP)
+	$(BIN)/ditgen bench evidence --out build/reports
 
 clean:
 	rm -rf build
