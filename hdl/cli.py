@@ -55,7 +55,7 @@ def _targets(args) -> list[tuple[str, dict]]:
         return [(name, {}) for name in registry.units()]
     u = registry.get(unit)
     resolved = u.resolve(params)
-    u.build(resolved)  # validate now: a bad value fails before any work starts
+    u.build(resolved)._MustUse__silence = True  # validate now: a bad value fails before any work starts
     return [(unit, resolved)]
 
 

@@ -46,5 +46,8 @@ def lint(files: list[Path], top: str) -> list[str]:
 
 
 def _is_alias(text: str, name: str) -> bool:
-    escaped = "\\" + name + " " if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) else name
-    return re.search(r"^\s*assign\s+" + re.escape(escaped) + r"\s*=", text, re.M) is not None
+    # Amaranth writes the name plain or as an escaped identifier (\name ).
+    for form in (name, "\\" + name + " "):
+        if re.search(r"^\s*assign\s+" + re.escape(form) + r"\s*=", text, re.M):
+            return True
+    return False
