@@ -8,6 +8,7 @@ from sim.orbis import verilator_pch_workaround
 verilator_pch_workaround()
 
 SMALL = {"NUM_TOKENS": 13, "CHANNELS": 10, "NUM_DST": 3, "CH_LANES": 4, "TOPK_REGISTER_EVERY": 2}
+ONE_CHUNK = {"NUM_TOKENS": 16, "CHANNELS": 8, "NUM_DST": 4, "CH_LANES": 8}
 DEFAULT = {}  # N = 64, C = 32, D = 16, L = 8
 
 
@@ -18,8 +19,17 @@ def test_rtl_datm_small_odd_sizes(cosim):
 
 
 @pytest.mark.cosim
+def test_rtl_datm_one_chunk_per_token(cosim):
+    """C = L: every token is one chunk, so the group-sum read-modify-write hits the
+    same memory row on consecutive cycles (needs the transparent read port)."""
+    cosim("orbis_datm", ONE_CHUNK, args={"runs": 6, "idle": 0.1, "backpressure": 0.2})
+
+
+@pytest.mark.cosim
+@pytest.mark.slow
 def test_rtl_datm_n64_c32(cosim):
-    """The default engine: N = 64, C = 32, D = 16, L = 8."""
+    """The default engine: N = 64, C = 32, D = 16, L = 8 (its 64-key bitonic network
+    makes ~1 MB of Verilog: a multi-minute Verilator build, hence `slow`)."""
     cosim("orbis_datm", DEFAULT, args={"runs": 2, "idle": 0.1, "backpressure": 0.3})
 
 

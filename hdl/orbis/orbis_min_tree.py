@@ -22,7 +22,7 @@ class OrbisMinTree(wiring.Component):
     num_dst : int
         Distances per beat D (default 16), any count >= 1.
     dist_width : int
-        Bits of an unsigned distance (default 33, the DATM engine's default).
+        Bits of an unsigned distance (default 31, the DATM engine's default).
 
     Members
     -------
@@ -33,7 +33,7 @@ class OrbisMinTree(wiring.Component):
     0, a combinational pass, for D = 1). Back-pressure stalls the whole tree.
     """
 
-    def __init__(self, *, num_dst=16, dist_width=33):
+    def __init__(self, *, num_dst=16, dist_width=31):
         self._d = check_positive("num_dst", num_dst, maximum=4096)
         self._w = check_positive("dist_width", dist_width, maximum=128)
         self._iw = max(1, (num_dst - 1).bit_length())
