@@ -245,3 +245,19 @@ def test_run_compare_reference_after_skip(small, reference):
             if reference == "previous" or not r.skip[row, n]:
                 ref = row
     assert r.skip.any()
+
+
+def test_redundancy_report_writes_its_files(tmp_path, monkeypatch):
+    """The `make bench` report on a tiny stack: Markdown, JSON and the Fig. 5-style PNG."""
+    import json
+
+    from sim.bench import radit_redundancy
+
+    monkeypatch.setattr(radit_redundancy, "QUICK", {"blocks": 4, "tokens": 16, "channels": 32, "T": 10, "rank": 8})
+    res = radit_redundancy.run(tmp_path, quick=True)
+    assert set(res["policies"]) == {"linear", "cosine", f"fixed θ={res['fixed_threshold']}"}
+    for p in res["policies"].values():
+        assert len(p["skip_ratio_per_block"]) == 4 and 0 <= p["saved"] <= 1 and p["error"] >= 0
+    assert json.loads((tmp_path / "radit_redundancy.json").read_text())["shape"]["blocks"] == 4
+    assert "| linear |" in (tmp_path / "radit_redundancy.md").read_text()
+    assert (tmp_path / "radit_redundancy.png").read_bytes()[:4] == b"\x89PNG"
