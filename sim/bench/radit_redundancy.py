@@ -16,6 +16,7 @@ schedule's skip fraction, so that the comparison is at similar savings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -66,7 +67,22 @@ def _plot(path: Path, runs: dict, full, shape: dict, picks: list[int]) -> None:
     plt.close(fig)
 
 
+def _one_blas_thread():
+    """Small matrices: a multi-threaded BLAS only fights the other processes for
+    the cores (15x slower here on a loaded 2-core machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def run(out_dir: Path, quick: bool = False) -> dict:
+    with _one_blas_thread():
+        return _run(out_dir, quick)
+
+
+def _run(out_dir: Path, quick: bool) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shape = QUICK if quick else FULL
