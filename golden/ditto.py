@@ -352,7 +352,10 @@ def run_network(inputs, weights, shifts=None, use_defo: bool = True) -> dict:
     timestep runs every layer on activations, the second on temporal
     differences; Defo then fixes each layer's execution type from the two
     timesteps' packed cycles (with ``use_defo`` False every later step uses
-    differences). Between layers: :func:`requantize`.
+    differences). Between layers: :func:`requantize`. Cycles are compute
+    cycles per PE from :func:`pack_cycles`; activation steps go through the
+    encoder's ``act`` mode (SPEC.md: zeros skipped, small values in one lane),
+    and the memory traffic that motivates Defo in the paper is not modelled.
 
     Returns ``outputs[t][l]`` (exact layer outputs), ``reference`` (plain
     INT8 matmuls), ``modes``, ``counts`` and ``cycles`` per step and layer,

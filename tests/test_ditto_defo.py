@@ -64,9 +64,17 @@ def test_golden_whole_run_defo_picks_activations_for_noisy_layer():
 @pytest.mark.cosim
 def test_rtl_table_random_with_saturation(cosim):
     """512 entries (layers 0 and 511 included): runs of RECORD steps 0/1/later and
-    queries with gaps and back-pressure; two records after > 65,535 ticks."""
+    queries with gaps and back-pressure; one record after > 65,535 ticks."""
     cosim("defo_unit", {}, args={"commands": 600, "layers": 8, "idle": 0.3, "backpressure": 0.4,
-                                 "saturate": 2})
+                                 "saturate": 1})
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_rtl_table_long_saturating(cosim):
+    """More commands and layers, four saturated records."""
+    cosim("defo_unit", {}, args={"commands": 3000, "layers": 40, "idle": 0.2, "backpressure": 0.3,
+                                 "saturate": 4})
 
 
 def test_rtl_rejects_bad_parameters():

@@ -21,15 +21,30 @@ def test_golden_pe_step_rebuilds_full_products():
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("unit", ["ditto_pe", "itc_pe"])
-def test_rtl_exhaustive_lane_combinations(cosim, unit):
-    """Each lane sees every (operand, weight[, hi flag]) combination (ditto_pe:
-    32 × 256 × 2 on lanes 0/2; itc_pe: 256 × 256), most beats closing their own
-    row so a wrong product cannot hide, with gaps and back-pressure; plus the
-    latency/II check."""
-    cosim(unit, {}, testcase="results_match_golden",
+def test_rtl_exhaustive_lane_combinations(cosim):
+    """Each lane of the Ditto PE sees every (operand, weight[, hi flag])
+    combination (32 × 256 × 2 on lanes 0/2, 32 × 256 on lanes 1/3), most beats
+    closing their own row so a wrong product cannot hide, with gaps and
+    back-pressure; plus the latency/II check."""
+    cosim("ditto_pe", {}, testcase="results_match_golden",
           args={"exhaustive": True, "rows": 0.8, "idle": 0.1, "backpressure": 0.3})
-    cosim(unit, {}, testcase="latency_and_ii")
+    cosim("ditto_pe", {}, testcase="latency_and_ii")
+
+
+@pytest.mark.cosim
+def test_rtl_itc_random(cosim):
+    """A8W8 baseline PE: random beats and rows with gaps and back-pressure, latency/II."""
+    cosim("itc_pe", {}, testcase="results_match_golden",
+          args={"beats": 8192, "rows": 0.5, "idle": 0.1, "backpressure": 0.3})
+    cosim("itc_pe", {}, testcase="latency_and_ii")
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_rtl_itc_exhaustive(cosim):
+    """A8W8 baseline PE: every lane sees all 65,536 (activation, weight) pairs."""
+    cosim("itc_pe", {}, testcase="results_match_golden",
+          args={"exhaustive": True, "rows": 0.8, "idle": 0.1, "backpressure": 0.3})
 
 
 @pytest.mark.cosim
