@@ -1,6 +1,7 @@
 """Weight-stationary systolic array, ROWS x COLS PEs, INT8 x INT8 -> INT32
 (SPEC.md "Systolic array"; RADiT §III-C and §IV-B1, ORBIS §3.3)."""
 
+import re
 from pathlib import Path
 
 from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed
@@ -96,7 +97,13 @@ def emit_array(component, out_dir, name):
     grid_name = f"{name}_grid"
     pe = SystolicPE(in_bits=component.in_bits, w_bits=component.w_bits, acc_bits=component.acc_bits)
     pe_path = out_dir / f"{pe_name}.v"
-    pe_path.write_text(verilog.convert(pe, name=pe_name, emit_src=False))
+    # Verilator would otherwise inline all ROWS*COLS PEs into one flat model
+    # (for 64x64: gigabytes and many minutes of C++); kept as one class it
+    # builds like a small design. Yosys ignores the comment.
+    pe_text = verilog.convert(pe, name=pe_name, emit_src=False)
+    pe_text = re.sub(rf"^(module {pe_name}\b[^;]*;)", r"\1\n  /* verilator no_inline_module */",
+                     pe_text, count=1, flags=re.M)
+    pe_path.write_text(pe_text)
     grid_path = out_dir / f"{grid_name}.v"
     grid_path.write_text(GRID_TEMPLATE.format(
         top=name, grid=grid_name, pe=pe_name, rows=component.rows, cols=component.cols,
@@ -158,8 +165,11 @@ class SystolicArray(wiring.Component):
     enable for every register) without losing or repeating a beat. The cycle
     model is :func:`golden.systolic.cycles`.
 
-    Emission: the PE is written once as module ``<top>_pe`` and placed with
-    ``Instance`` (see :func:`emit_array`).
+    Emission (:func:`emit_array`): the PE is converted once as module
+    ``<top>_pe``; ``<top>_grid`` places ``ROWS x COLS`` instances of it with
+    Verilog generate loops; this component is the top module ``<top>`` (stream
+    control, skew and de-skew registers) and places the grid with
+    ``Instance``. 64x64: three modules, ~140 KiB of Verilog.
     """
 
     def __init__(self, *, rows=64, cols=64, in_bits=8, w_bits=8, acc_bits=32):
