@@ -9,10 +9,10 @@ raises ``ModuleNotFoundError`` saying how to get it):
 * ``workloads.train``: training (``python -m workloads.train``);
 * ``workloads.data``: the digits and the SVC used to judge samples;
 * ``workloads.hooks``: the INT8 path and the RADiT / Ditto / ORBIS hooks;
-* ``workloads.traces``: ``make traces`` (``python -m workloads.traces``) and
-  :func:`workloads.traces.load_traces` (NumPy only).
+* ``workloads.traces``: ``make traces`` (``python -m workloads.traces``),
+  :func:`workloads.traces.load_traces` (NumPy only) and the committed
+  checkpoint's path ``workloads.traces.CHECKPOINT``.
+
+Nothing is defined here: an editable install made before this file existed
+imports ``workloads`` as a namespace package, which skips this file.
 """
-
-from pathlib import Path
-
-CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "dit_digits.npz"

@@ -43,10 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_traces", "Traces", "write_traces", "scales_to_json", "scales_from_json", "main",
+__all__ = ["CHECKPOINT", "load_traces", "Traces", "write_traces", "scales_to_json", "scales_from_json", "main",
            "TRACE_AXES", "FORMAT"]
 
 FORMAT = 1
+#: The committed checkpoint (see ``workloads/checkpoints/README.md``).
+CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "dit_digits.npz"
 TRACE_AXES = ["step", "block", "sample", "token", "channel"]
 
 
@@ -130,7 +132,6 @@ def _grid_png(samples: np.ndarray, labels: np.ndarray, path: Path, title: str) -
 def get_model(checkpoint=None, *, retrain: bool = False, train_steps: int = 1600, log=print):
     """(model, info, checkpoint path): load ``checkpoint`` (default: the
     committed one) or, if it is missing or ``retrain``, train and save it."""
-    from . import CHECKPOINT
     from .dit import load_checkpoint
 
     path = Path(checkpoint) if checkpoint else CHECKPOINT
