@@ -21,8 +21,10 @@ class DefoOp(enum.Enum, shape=1):
 
 @unit("defo_unit", golden="golden.ditto.defo", testbench="sim.ditto.tb_defo_unit")
 class DefoUnit(wiring.Component):
-    """Defo Unit: a table of ``entries`` × 33 bits (16-bit cycles of timestep
-    1 on activations, 16-bit cycles of timestep 2 on differences, the decision
+    """Defo Unit: 512 × 33-bit cycle table, saturating counter, per-layer activation/difference decision.
+
+    A table of ``entries`` × 33 bits (16-bit cycles of timestep 1 on
+    activations, 16-bit cycles of timestep 2 on differences, the decision
     bit), a saturating cycle counter, the compare logic and the read-out of a
     layer's execution type.
 

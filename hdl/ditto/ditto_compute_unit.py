@@ -17,8 +17,9 @@ __all__ = ["DittoComputeUnit"]
 
 @unit("ditto_compute_unit", golden="golden.ditto.linear_step", testbench="sim.ditto.tb_ditto_compute_unit")
 class DittoComputeUnit(wiring.Component):
-    """Compute Unit: ``PES`` Ditto PEs on one encoded lane stream; PE n
-    multiplies each lane by weight W[index, n] and accumulates a row's
+    """Compute Unit: PES Ditto PEs sharing the encoded lane stream, weights looked up by element index.
+
+    PE n multiplies each lane by weight W[index, n] and accumulates a row's
     ΔA[r, :]·W[:, n] (or A[r, :]·W[:, n] in activation mode).
 
     Each PE is the Ditto PE datapath (:mod:`hdl.common.mac`: four 5-bit ×
@@ -35,7 +36,8 @@ class DittoComputeUnit(wiring.Component):
     pes : int
         PEs = output columns per pass (default 16), 1..256.
     max_row : int
-        Weight rows held (row length K, default 64); the lane index width is
+        Weight rows held (row length K, default 1152, DiT-XL's hidden size,
+        as the encoder's default so the two connect); the lane index width is
         that of the encoder with the same ``max_row``.
 
     Members
@@ -56,7 +58,7 @@ class DittoComputeUnit(wiring.Component):
 
     LATENCY = 3
 
-    def __init__(self, *, pes=16, max_row=64):
+    def __init__(self, *, pes=16, max_row=1152):
         self._pes = check_positive("pes", pes, maximum=256)
         self._max_row = check_positive("max_row", max_row, minimum=2, maximum=1 << 16)
         self._index_bits = max(1, (max_row - 1).bit_length())

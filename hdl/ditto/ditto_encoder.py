@@ -48,9 +48,11 @@ def _bits_for(n: int) -> int:
 
 @unit("ditto_encoder", golden="golden.ditto.encode", testbench="sim.ditto.tb_ditto_encoder")
 class DittoEncoder(wiring.Component):
-    """Encoding Unit: subtracts, classifies zero / low / full, drops zeros,
-    splits full differences into hi/lo parts and packs them into four PE lanes
-    per cycle by SPEC.md's rule; counts the class mix and cycles per layer.
+    """Encoding Unit: differences, zero/low/full classes, zero skipping, hi/lo split, 4 packed lanes a cycle.
+
+    Subtracts, classifies zero / low / full, drops zeros, splits full
+    differences into hi/lo parts and packs them into four PE lanes per cycle
+    by SPEC.md's rule; counts the class mix and cycles per layer.
 
     d = cur − prev (9 bits) with prev = 0 (``act``), the previous timestep's
     value (``temporal``) or the current value ``spatial_offset`` beats earlier

@@ -30,8 +30,10 @@ def pe_layout(operand_bits: int) -> data.StructLayout:
 
 @unit("ditto_pe", golden="golden.ditto.pe_step", testbench="sim.ditto.tb_ditto_pe")
 class DittoPE(wiring.Component):
-    """Ditto PE (A4W8 adder-tree MAC): four lane operands × INT8 weights, hi
-    lanes shifted by 4, an adder tree and a 32-bit partial-sum register.
+    """Ditto PE (A4W8): four 5-bit lane operands × INT8 weights, ×16 on hi lanes 0/2, adder tree, 32-bit psum.
+
+    Four multipliers, the shifters, an adder tree and a 32-bit partial-sum
+    register with clear/accumulate control (§V-B, Fig. 12).
 
     The paper's 4-bit × 8-bit multiplier is a 5-bit × 8-bit signed one here
     (SPEC.md): a lane carries a low difference in [−8, 7], the hi part of a

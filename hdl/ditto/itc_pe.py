@@ -14,8 +14,10 @@ __all__ = ["ITCPE"]
 
 @unit("itc_pe", golden="golden.ditto.pe_step", testbench="sim.ditto.tb_ditto_pe")
 class ITCPE(wiring.Component):
-    """ITC PE (A8W8 baseline): four INT8 × INT8 multipliers, the same adder
-    tree and 32-bit partial-sum register as the Ditto PE, no shifters.
+    """ITC PE (A8W8 baseline): four INT8 × INT8 multipliers, adder tree, 32-bit psum.
+
+    The same adder tree and 32-bit partial-sum register as the Ditto PE
+    (shared :mod:`hdl.common.mac` pieces), no shifters.
 
     Parameters
     ----------
