@@ -129,7 +129,7 @@ def _grid_png(samples: np.ndarray, labels: np.ndarray, path: Path, title: str) -
     plt.close(fig)
 
 
-def get_model(checkpoint=None, *, retrain: bool = False, train_steps: int = 1600, log=print):
+def get_model(checkpoint=None, *, retrain: bool = False, train_steps: int = 1600, threads: int = 1, log=print):
     """(model, info, checkpoint path): load ``checkpoint`` (default: the
     committed one) or, if it is missing or ``retrain``, train and save it."""
     from .dit import load_checkpoint
@@ -141,7 +141,7 @@ def get_model(checkpoint=None, *, retrain: bool = False, train_steps: int = 1600
         if not retrain and checkpoint is None:
             path = Path("build/traces/dit_digits.npz")
         log(f"training the DiT ({train_steps} steps) into {path}")
-        train_main(["--out", str(path), "--steps", str(train_steps)])
+        train_main(["--out", str(path), "--steps", str(train_steps), "--threads", str(threads)])
     model, info = load_checkpoint(path)
     return model, info, path
 
@@ -223,10 +223,12 @@ def main(argv=None) -> int:
     p.add_argument("--calib-samples", type=int, default=20)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="PyTorch threads (default 1: on a busy 2-core machine two OpenMP threads that wait "
+                        "for each other ran several times slower; use 2 on idle cores to train faster)")
     a = p.parse_args(argv)
     set_threads(a.threads)
-    model, info, path = get_model(a.checkpoint, retrain=a.retrain)
+    model, info, path = get_model(a.checkpoint, retrain=a.retrain, threads=a.threads)
     write_traces(model, a.out, samples=a.samples, trace_samples=a.trace_samples, steps=a.steps, seed=a.seed,
                  calib_samples=a.calib_samples, model_info=info, checkpoint=path)
     return 0
