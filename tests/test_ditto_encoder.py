@@ -120,3 +120,11 @@ def test_rtl_rejects_bad_parameters():
                      ({"max_row": 4}, "max_row")):
         with pytest.raises(ValueError, match=name):
             DittoEncoder(**kw)
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_rtl_narrow_input_small_queue(cosim):
+    """IN_LANES=4 with the smallest legal power-of-two queue (16), every mode."""
+    cosim("ditto_encoder", {"IN_LANES": 4, "MAX_ROW": 64, "QUEUE_DEPTH": 16, "MAX_OFFSET": 32},
+          args={"stream": "random", "k": 64, "rows": 8, "layers": 9, "idle": 0.2, "backpressure": 0.4})
