@@ -344,6 +344,9 @@ class OrbisDATM(wiring.Component):
             m.d.comb += [dst_wr.addr.eq(copy_c1), dst_wr.data.eq(Cat(*([tok_rd.data] * d))),
                          dst_wr.en.eq(1 << copy_s1)]
 
+        # The top-k keys: one loss per token (padding positions are masked off).
+        m.d.comb += topk.i.payload.loss.eq(Cat(*key_loss))
+
         # ---------------------------------------------------------------- control
         with m.FSM(name="datm"):
             with m.State("IDLE"):
@@ -454,7 +457,6 @@ class OrbisDATM(wiring.Component):
                 m.next = "COPY"
             with m.State("TOPK_SEND"):
                 m.d.comb += topk.i.valid.eq(1)
-                m.d.comb += [topk.i.payload.loss[j].eq(key_loss[j]) for j in range(n)]
                 m.d.comb += [topk.i.payload.valid.eq(key_src), topk.i.payload.k.eq(k_eff)]
                 with m.If(topk.i.ready):
                     m.d.sync += restart()

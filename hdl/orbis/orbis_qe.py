@@ -154,7 +154,7 @@ class OrbisQE(wiring.Component):
                 chunk1 = Signal.like(chunk)
                 with m.If(ce):
                     m.d.sync += chunk1.eq(chunk)
-                    with m.If(issue):
+                    with m.If(issue & issue_ready):
                         m.d.sync += [addr.eq(addr + 1), chunk.eq(next_chunk(chunk))]
                     for l in range(lanes):
                         x = Signal(signed(dw), name=f"quant_x_{l}")
