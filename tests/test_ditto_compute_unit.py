@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 
 from golden.ditto import attention_step, linear_step, matmul, trajectory
-from sim.ditto import verilator_pch_workaround
 
-verilator_pch_workaround()
 
 
 def test_golden_linear_step_all_modes_exact():

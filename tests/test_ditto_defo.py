@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 
 from golden.ditto import CYCLE_MAX, DefoTable, defo, matmul, run_network, trajectory
-from sim.ditto import verilator_pch_workaround
 
-verilator_pch_workaround()
 
 
 def test_golden_defo_decision_and_saturation():

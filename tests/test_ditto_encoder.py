@@ -2,7 +2,6 @@
 
 import itertools
 
-from sim.ditto import verilator_pch_workaround
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from golden.ditto import FULL, LOW, ZERO, classify, differences, encode, pack, pack_cycles, split
 
 PAIRS_CUR, PAIRS_PREV = (a.reshape(-1) for a in np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)))
-verilator_pch_workaround()
 
 ENC = {"IN_LANES": 8, "MAX_ROW": 64, "QUEUE_DEPTH": 32, "MAX_OFFSET": 16}
 
