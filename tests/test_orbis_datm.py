@@ -3,9 +3,7 @@ losses, iteration count) and ``golden.orbis.datm_cycles``."""
 
 import pytest
 
-from sim.orbis import verilator_pch_workaround
 
-verilator_pch_workaround()
 
 SMALL = {"NUM_TOKENS": 13, "CHANNELS": 10, "NUM_DST": 3, "CH_LANES": 4, "TOPK_REGISTER_EVERY": 2}
 ONE_CHUNK = {"NUM_TOKENS": 16, "CHANNELS": 8, "NUM_DST": 4, "CH_LANES": 8}

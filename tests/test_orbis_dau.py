@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 
 from golden.orbis import dau_distance
-from sim.orbis import verilator_pch_workaround
 
-verilator_pch_workaround()
 
 
 def test_golden_dau_distance():

@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 
 from golden.orbis import fixed_scales, qe, quantize_channelwise
-from sim.orbis import verilator_pch_workaround
 
-verilator_pch_workaround()
 
 
 def test_golden_quantization_spec():

@@ -9,9 +9,7 @@ import pytest
 from golden.orbis import bitonic_latency as golden_bitonic_latency
 from golden.orbis import min_tree, topk_smallest
 from hdl.common.sorting import bitonic_latency, bitonic_network
-from sim.orbis import verilator_pch_workaround
 
-verilator_pch_workaround()
 
 
 @pytest.mark.parametrize("size", [2, 4, 8, 16])

@@ -136,9 +136,7 @@ def loss_table(quick: bool):
 
 def engine_rows(quick: bool):
     from sim import runner
-    from sim.orbis import verilator_pch_workaround
 
-    verilator_pch_workaround()
     # quick: a small engine whose Verilator build takes seconds, not minutes.
     params = {"NUM_TOKENS": 16, "CHANNELS": 8, "NUM_DST": 4, "CH_LANES": 8} if quick else {}
     res = runner.run("orbis_datm", params, testcase="cycle_model", seed=1, name="bench-orbis-datm",
