@@ -32,7 +32,6 @@ keeps its state and decisions per image.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ._torch import require_torch
