@@ -20,9 +20,8 @@ into the original token order.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -158,7 +157,6 @@ class DatmResult:
 
 def _pairing(feat, weights, dst):
     """Nearest dst slot and distance of every token (dst tokens: own slot, 0)."""
-    n = feat.shape[0]
     wf = feat * weights
     self_norm = np.sum(wf * feat, axis=1)
     cross = wf @ feat[dst].T

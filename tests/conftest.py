@@ -1,7 +1,5 @@
 """pytest configuration shared by all tests."""
 
-import os
-
 import pytest
 
 from sim import runner

@@ -4,7 +4,7 @@ with a parameter, lint catching a real finding."""
 import json
 
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -7,7 +7,9 @@ and share those units' clock enables.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal, Value
+from amaranth.hdl import Const, Module, Value
+
+from .stream import register
 
 __all__ = ["adder_tree", "tree_latency", "popcount"]
 
@@ -44,16 +46,7 @@ def adder_tree(terms: list, *, m: Module | None = None, register_every: int | No
             nxt.append(level[-1])
         depth += 1
         if register_every and (depth % register_every == 0 or depth == levels):
-            regs = []
-            for j, v in enumerate(nxt):
-                r = Signal(v.shape(), name=f"{name}_l{depth}_{j}")
-                if ce is None:
-                    m.d.sync += r.eq(v)
-                else:
-                    with m.If(ce):
-                        m.d.sync += r.eq(v)
-                regs.append(r)
-            nxt = regs
+            nxt = [register(m, v, ce=ce, name=f"{name}_l{depth}_{j}") for j, v in enumerate(nxt)]
         level = nxt
     return level[0]
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from amaranth.hdl import Module, Mux, Signal, Value, signed
 
 from .arith import adder_tree
+from .stream import register
 
-__all__ = ["lane_terms", "register", "accumulate", "RowControl", "row_control", "PSUM_BITS"]
+__all__ = ["lane_terms", "accumulate", "RowControl", "row_control", "PSUM_BITS"]
 
 PSUM_BITS = 32
 
@@ -42,15 +43,6 @@ def lane_terms(operands, weights, shift_flags=None, shift: int = 4) -> list[Valu
         p = Value.cast(a) * Value.cast(w)
         terms.append(p if flag is None else Mux(flag, p << shift, p))
     return terms
-
-
-def register(m: Module, value, *, ce, name: str) -> Signal:
-    """``value`` registered under the clock enable ``ce``."""
-    value = Value.cast(value)
-    r = Signal(value.shape(), name=name)
-    with m.If(ce):
-        m.d.sync += r.eq(value)
-    return r
 
 
 def accumulate(m: Module, terms, *, ce, en, clear, width: int = PSUM_BITS, name: str = "psum") -> Signal:

@@ -3,7 +3,9 @@ the lower index (ORBIS §3.3 "Min Tree"; SPEC.md "DATM engine", pairing)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value
+from amaranth.hdl import Const, Module, Mux, Value
+
+from .stream import register
 
 __all__ = ["min_tree", "min_tree_latency"]
 
@@ -44,17 +46,8 @@ def min_tree(m: Module, values: list, *, ce=None, register_every: int | None = 1
             nxt.append(level[-1])
         depth += 1
         if register_every and (depth % register_every == 0 or depth == levels):
-            regs = []
-            for j, (v, i) in enumerate(nxt):
-                rv = Signal(v.shape(), name=f"{name}_l{depth}_v{j}")
-                ri = Signal(width, name=f"{name}_l{depth}_i{j}")
-                upd = [rv.eq(v), ri.eq(i)]
-                if ce is None:
-                    m.d.sync += upd
-                else:
-                    with m.If(ce):
-                        m.d.sync += upd
-                regs.append((rv, ri))
-            nxt = regs
+            nxt = [(register(m, v, ce=ce, name=f"{name}_l{depth}_v{j}"),
+                    register(m, i, ce=ce, name=f"{name}_l{depth}_i{j}", shape=width))
+                   for j, (v, i) in enumerate(nxt)]
         level = nxt
     return level[0]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, Value
 
+from .stream import register
+
 __all__ = ["bitonic_network", "bitonic_latency", "bitonic_sort"]
 
 
@@ -80,15 +82,6 @@ def bitonic_sort(m: Module, keys: list, *, ce=None, register_every: int | None =
                 nets.append(w)
             nxt = nets
         if registered:
-            regs = []
-            for j, v in enumerate(nxt):
-                r = Signal(v.shape(), name=f"{name}_s{depth}_{j}")
-                if ce is None:
-                    m.d.sync += r.eq(v)
-                else:
-                    with m.If(ce):
-                        m.d.sync += r.eq(v)
-                regs.append(r)
-            nxt = regs
+            nxt = [register(m, v, ce=ce, name=f"{name}_s{depth}_{j}") for j, v in enumerate(nxt)]
         level = nxt
     return level

@@ -4,11 +4,11 @@ All streams are ``amaranth.lib.stream`` valid/ready interfaces: a payload moves
 on a cycle where both ``valid`` and ``ready`` are high.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["stall_pipeline", "SkidBuffer", "check_positive"]
+__all__ = ["stall_pipeline", "register", "SkidBuffer", "check_positive"]
 
 
 def check_positive(name, value, *, minimum=1, maximum=None, power_of_two=False):
@@ -21,6 +21,19 @@ def check_positive(name, value, *, minimum=1, maximum=None, power_of_two=False):
     if power_of_two and value & (value - 1):
         raise ValueError(f"{name} must be a power of two, not {value!r}")
     return value
+
+
+def register(m: Module, value, *, ce=None, name: str, shape=None) -> Signal:
+    """``value`` through a register that loads when ``ce`` is high (always when
+    ``ce`` is None); the pipeline stage of every tree and datapath here."""
+    value = Value.cast(value)
+    r = Signal(shape if shape is not None else value.shape(), name=name)
+    if ce is None:
+        m.d.sync += r.eq(value)
+    else:
+        with m.If(ce):
+            m.d.sync += r.eq(value)
+    return r
 
 
 def stall_pipeline(m: Module, i_valid, i_ready, o_valid, o_ready, depth: int, *, name="pipe"):

@@ -6,7 +6,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..common.mac import PSUM_BITS, accumulate, lane_terms, register, row_control
+from ..common.mac import PSUM_BITS, accumulate, lane_terms, row_control
+from ..common.stream import register
 from ..common.stream import check_positive
 from ..registry import unit
 from .ditto_encoder import LANES, encoder_out_layout

@@ -5,7 +5,8 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.mac import PSUM_BITS, accumulate, lane_terms, register, row_control
+from ..common.mac import PSUM_BITS, accumulate, lane_terms, row_control
+from ..common.stream import register
 from ..registry import unit
 
 __all__ = ["DittoPE", "OPERAND_BITS", "WEIGHT_BITS", "LANES", "pe_layout"]

@@ -5,7 +5,8 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.mac import PSUM_BITS, accumulate, lane_terms, register, row_control
+from ..common.mac import PSUM_BITS, accumulate, lane_terms, row_control
+from ..common.stream import register
 from ..registry import unit
 from .ditto_pe import LANES, pe_layout
 

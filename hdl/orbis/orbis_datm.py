@@ -210,7 +210,6 @@ class OrbisDATM(wiring.Component):
         t_cnt = Signal(range(n + 1))
         c_cnt = Signal(range(cb))
         addr = Signal(range(ncb + 1))
-        issuing = Signal()
         last_chunk = Signal()
         m.d.comb += last_chunk.eq(c_cnt == cb - 1)
 

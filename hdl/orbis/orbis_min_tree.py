@@ -1,7 +1,7 @@
 """ORBIS min tree: nearest dst of a src token (ORBIS §3.3, Fig. 6; SPEC.md
 "DATM engine", pairing: ties go to the lower dst index)."""
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -1,7 +1,7 @@
 """ORBIS top-k selection: a bitonic sorting network over (loss, index) keys
 (ORBIS §3.3, Batcher 1968; SPEC.md "DATM engine", top-k)."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

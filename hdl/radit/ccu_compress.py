@@ -1,6 +1,6 @@
 """RADiT CCU compressor: FP16 -> 4-bit code (RADiT §III-B3, Fig. 6b; SPEC.md "CCU: compress")."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -11,7 +11,6 @@ Arguments: ``commands``, ``layers`` (distinct layers used), ``idle``,
 """
 
 import cocotb
-import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from golden.ditto import CYCLE_MAX, DefoTable, defo
