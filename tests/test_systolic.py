@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from golden import systolic as g
-from sim.systolic import verilator_pch_workaround
 
-verilator_pch_workaround()
 
 # --------------------------------------------------------------------------
 # Golden model

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from golden.systolic import cycles, dit_xl2_layers, scalesim_ws_cycles
 from sim import runner
-from sim.systolic import verilator_pch_workaround
 
 ROWS = COLS = 64
 
@@ -38,7 +37,6 @@ def layer_table() -> tuple[list[dict], dict]:
 
 def cosim(quick: bool) -> list[dict]:
     """One DiT-shaped product through the RTL per available simulator."""
-    verilator_pch_workaround()
     # A 64x64 Verilator build is ~320 MB of C++ with the runner's
     # --public-flat-rw (every PE instance's signals public): out of reach on
     # a 2-core machine, so the RTL runs at 16x16 (8x8 quick) with DiT's M.
