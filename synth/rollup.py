@@ -215,19 +215,30 @@ def _plots(out: Path, roll: dict, sweeps: dict, recs: dict) -> str:
     written = []
     configs = [c for c in roll["configs"] if "missing" not in c and c["name"] in ("RADiT", "Ditto", "ORBIS")]
     if configs:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        # Shares, not absolute areas: the configurations differ by 40x in size,
+        # and the question each paper answers is what fraction a part takes.
+        units = list(dict.fromkeys(u for c in configs for u in c["parts"]))
+        colors = {u: plt.cm.tab10(i % 10) for i, u in enumerate(units)}
+        colors["SRAM buffers"] = "lightgrey"
+        fig, ax = plt.subplots(figsize=(8.5, 4.5))
+        labelled = set()
         for i, c in enumerate(configs):
+            total = c["logic_um2"] + c["buffers_um2"]
+            pieces = [(u, p["count"] * p["area_um2"]) for u, p in c["parts"].items()]
+            pieces.append(("SRAM buffers", c["buffers_um2"]))
             bottom = 0.0
-            for unit, part in c["parts"].items():
-                val = part["count"] * part["area_um2"] / 1e6
-                ax.bar(i, val, bottom=bottom, label=unit if i == 0 or unit not in configs[0]["parts"] else None)
-                bottom += val
-            ax.bar(i, c["buffers_um2"] / 1e6, bottom=bottom, color="lightgrey",
-                   label="SRAM buffers" if i == 0 else None)
+            for unit, area in pieces:
+                share = 100 * area / total
+                ax.bar(i, share, bottom=bottom, color=colors[unit],
+                       label=unit if unit not in labelled else None)
+                labelled.add(unit)
+                bottom += share
+            ax.text(i, 101, f"{total / 1e6:.1f} mm²", ha="center", fontsize=8)
         ax.set_xticks(range(len(configs)), [c["name"] for c in configs])
-        ax.set_ylabel("area (mm², Nangate45 cells + SRAM model)")
-        ax.set_title("Area breakdown per accelerator")
-        ax.legend(fontsize=7)
+        ax.set_ylim(0, 110)
+        ax.set_ylabel("share of accelerator area (%)")
+        ax.set_title("Area breakdown per accelerator (Nangate45 cells + SRAM model)")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         fig.savefig(out / "area_breakdown.png", dpi=120)
         plt.close(fig)
