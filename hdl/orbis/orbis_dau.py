@@ -6,7 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..common.arith import adder_tree, tree_latency
-from ..common.stream import check_positive, stall_pipeline
+from ..common.stream import check_positive, register, stall_pipeline
 from ..registry import unit
 
 __all__ = ["OrbisDAU", "distance_chunk", "chunk_latency"]
@@ -25,13 +25,7 @@ def distance_chunk(m, a, b, w, *, ce=None, name="dau"):
     Returns the unsigned sum; it lags the operands by :func:`chunk_latency`.
     """
     def reg(shape, value, label):
-        r = Signal(shape, name=f"{name}_{label}")
-        if ce is None:
-            m.d.sync += r.eq(value)
-        else:
-            with m.If(ce):
-                m.d.sync += r.eq(value)
-        return r
+        return register(m, value, ce=ce, name=f"{name}_{label}", shape=shape)
 
     lanes = len(a)
     terms = []
