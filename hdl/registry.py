@@ -89,7 +89,10 @@ class Unit:
     ``emit`` optionally replaces the default one-file Verilog conversion; it is
     called as ``emit(component, out_dir, name)`` and returns the written files
     (the systolic array uses it to emit its PE once and instantiate it).
-    ``synth`` carries synthesis options for :mod:`synth.flow`.
+    ``synth`` carries synthesis options for :mod:`synth.flow`; ``sim``
+    carries simulator options for :mod:`sim.runner` (``{"public": "top"}``:
+    Verilator exposes only the top level, for designs whose every-signal
+    public C++ model is too large to compile).
     """
 
     name: str
@@ -99,6 +102,7 @@ class Unit:
     testbench: str | None = None
     emit: Callable | None = None
     synth: dict = field(default_factory=dict)
+    sim: dict = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -158,7 +162,7 @@ class Unit:
 
 
 def unit(name: str, *, golden: str | None = None, testbench: str | None = None,
-         emit: Callable | None = None, synth: dict | None = None):
+         emit: Callable | None = None, synth: dict | None = None, sim: dict | None = None):
     """Class decorator registering a ``wiring.Component`` as a unit."""
 
     def register(cls):
@@ -166,7 +170,7 @@ def unit(name: str, *, golden: str | None = None, testbench: str | None = None,
         group = module[1] if len(module) > 2 and module[0] == "hdl" else "other"
         if name in _REGISTRY and _REGISTRY[name].component.__qualname__ != cls.__qualname__:
             raise ValueError(f"unit name {name!r} registered twice")
-        _REGISTRY[name] = Unit(name, cls, group, golden, testbench, emit, dict(synth or {}))
+        _REGISTRY[name] = Unit(name, cls, group, golden, testbench, emit, dict(synth or {}), dict(sim or {}))
         return cls
 
     return register

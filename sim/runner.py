@@ -144,7 +144,8 @@ def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
     waves = _waves_requested(waves)
     unit = registry.get(unit_name)
     full = unit.resolve(params)
-    key = hashlib.sha256(f"{_param_key(full)}|{sim}|{waves}".encode()).hexdigest()[:12]
+    options = unit.sim if sim == "verilator" else {}
+    key = hashlib.sha256(f"{_param_key(full)}|{sim}|{waves}|{_param_key(options)}".encode()).hexdigest()[:12]
     directory = BUILD / "sim" / unit_name / f"{sim}-{key}"
     with _locked(directory.parent / f".{directory.name}.lock"):
         rtl_dir = directory / "rtl"
@@ -166,7 +167,7 @@ def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
         if not (stamp.exists() and stamp.read_text() == digest.hexdigest()):
             if stamp.exists():
                 stamp.unlink()
-            _compile(unit_name, sources, directory / "obj", sim, waves)
+            _compile(unit_name, sources, directory / "obj", sim, waves, options)
             stamp.write_text(digest.hexdigest())
         listed.write_text(json.dumps([str(p) for p in sources]))
         key_file.write_text(source_key)
@@ -182,12 +183,31 @@ def _hdl_source_hash() -> str:
     return digest.hexdigest()
 
 
-def _compile(top: str, sources, obj_dir: Path, sim: str, waves: bool) -> None:
+def _top_public_verilator():
+    """cocotb's Verilator runner with only the top level public.
+
+    cocotb passes ``--public-flat-rw``, which makes every signal of every
+    instance public: a 64x64 array becomes ~320 MB of C++. Testbenches here
+    drive and sample top-level ports only, so ``--public-depth 1`` serves.
+    """
+    from cocotb_tools.runner import Verilator
+
+    class TopPublicVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"] + ["--public-depth", "1"]
+            return cmds
+
+    return TopPublicVerilator()
+
+
+def _compile(top: str, sources, obj_dir: Path, sim: str, waves: bool, options: dict | None = None) -> None:
     from cocotb_tools.runner import get_runner
 
     if obj_dir.exists():
         shutil.rmtree(obj_dir)
-    runner = get_runner(sim)
+    top_only = sim == "verilator" and (options or {}).get("public") == "top"
+    runner = _top_public_verilator() if top_only else get_runner(sim)
     build_args = []
     if sim == "verilator":
         # Amaranth's Verilog trips Verilator's style lints (width extension of

@@ -115,7 +115,7 @@ def emit_array(component, out_dir, name):
 
 
 @unit("systolic_array", golden="golden.systolic.matmul", testbench="sim.systolic.tb_systolic_array",
-      emit=emit_array, synth={"flatten": False})
+      emit=emit_array, synth={"flatten": False}, sim={"public": "top"})
 class SystolicArray(wiring.Component):
     """Weight-stationary systolic array: ``ROWS x COLS`` PEs computing ``A @ W`` tile by tile.
 
