@@ -61,22 +61,17 @@ class Param:
     def parse(self, text: str) -> Any:
         """Parse a command-line value into the parameter's type."""
         kind = self.kind
-        try:
-            if kind is bool:
-                low = text.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
-            if kind is int:
-                return int(text, 0)
-            if kind is float:
-                return float(text)
-            if kind is str:
-                return text
-        except ValueError:
-            pass
+        if kind is str:
+            return text
+        if kind is bool:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return low in ("1", "true", "yes", "on")
+        elif kind in (int, float):
+            try:
+                return int(text, 0) if kind is int else float(text)
+            except ValueError:
+                pass
         else:
             raise ParamError(f"parameter {self.name} has unsupported type {kind.__name__}")
         raise ParamError(f"parameter {self.name} expects {kind.__name__}, not {text!r}")

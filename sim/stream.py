@@ -67,6 +67,7 @@ class StreamSource:
         self.rng = rng or random.Random(0)
         self.queue: deque = deque()
         self.accepted: list[int] = []
+        self._current = None  # the beat on the bus, held until accepted
         self.valid.value = 0
         self._task = None
 
@@ -78,8 +79,6 @@ class StreamSource:
     @property
     def idle_now(self) -> bool:
         return not self.queue and self._current is None
-
-    _current = None
 
     async def _run(self):
         while True:
