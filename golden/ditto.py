@@ -1,14 +1,14 @@
 """Ditto golden models (Kim et al., "Ditto: Accelerating Diffusion Model via
-Temporal Value Similarity"; §III–V, and SPEC.md "Ditto").
+Temporal Value Similarity"; §III–V, and docs/SPEC.md "Ditto").
 
 Difference processing (§IV-A): the first timestep runs a linear layer on the
 INT8 activations, later ones on the temporal differences d = A_t − A_{t+1}
 (9-bit), and add the previous output: A_t·W = A_{t+1}·W + ΔA·W.
 
 * :func:`classify`, :func:`split` -- the Encoding Unit's zero / low / full
-  classes and the hi/lo split of full differences (§V-B, SPEC.md);
+  classes and the hi/lo split of full differences (§V-B, docs/SPEC.md);
 * :func:`differences` -- d for the act / temporal / spatial modes;
-* :func:`pack`, :func:`pack_cycles` -- SPEC.md's lane-packing rule and its
+* :func:`pack`, :func:`pack_cycles` -- docs/SPEC.md's lane-packing rule and its
   cycle model, :func:`encode` the encoder's output beats, :func:`itc_cycles`
   the A8W8 baseline's cycles;
 * :func:`pe_step` -- one PE beat (four lane products, hi lanes shifted by 4);
@@ -18,7 +18,7 @@ INT8 activations, later ones on the temporal differences d = A_t − A_{t+1}
 * :func:`run_network` -- T timesteps of a chain of linear layers with Defo;
 * :func:`trajectory` -- a generated INT8 activation trajectory.
 
-Conventions fixed here where SPEC.md is silent (RTL and tests follow them):
+Conventions fixed here where docs/SPEC.md is silent (RTL and tests follow them):
 
 * Packing works on *rows*: a row is one reduction vector (the K inputs of one
   output row of A·W). A row's end closes the packed cycle, since the PEs emit
@@ -51,7 +51,7 @@ __all__ = [
 ZERO, LOW, FULL = 0, 1, 2
 MODES = ("act", "temporal", "spatial")
 LANES = 4            # multipliers per PE = lanes per packed cycle (§V-B, Fig. 12)
-CYCLE_MAX = 0xFFFF   # Defo's 16-bit cycle fields saturate here (§V-B, SPEC.md)
+CYCLE_MAX = 0xFFFF   # Defo's 16-bit cycle fields saturate here (§V-B, docs/SPEC.md)
 
 
 def matmul(a, b) -> np.ndarray:
@@ -73,7 +73,7 @@ def classify(diff) -> np.ndarray:
 
 def split(diff) -> tuple[np.ndarray, np.ndarray]:
     """(hi, lo) of full differences: hi = d >> 4 (arithmetic) in [−16, 15],
-    lo = d & 0xF in [0, 15], so d = 16·hi + lo exactly (SPEC.md)."""
+    lo = d & 0xF in [0, 15], so d = 16·hi + lo exactly (docs/SPEC.md)."""
     d = np.asarray(diff, dtype=np.int64)
     return d >> 4, d & 0xF
 
@@ -108,7 +108,7 @@ def class_counts(diff) -> np.ndarray:
     return np.bincount(c, minlength=3)[:3].astype(np.int64)
 
 
-# Packing state machine (SPEC.md rule). State = occupied lanes (4-bit mask).
+# Packing state machine (docs/SPEC.md rule). State = occupied lanes (4-bit mask).
 def _place(occ: int, cls: int):
     """Lane mask an element takes in a cycle with occupancy ``occ``, or None."""
     if cls == LOW:
@@ -136,7 +136,7 @@ for _occ in range(16):
 
 
 def pack(classes) -> tuple[np.ndarray, int]:
-    """SPEC.md's packing rule on one row: ``(lanes, cycles)``.
+    """docs/SPEC.md's packing rule on one row: ``(lanes, cycles)``.
 
     Elements leave in order and zeros are dropped; a low element takes the
     lowest free lane, a full element the lowest free even lane whose odd
@@ -293,7 +293,7 @@ def attention_step(a_prev, a_cur, b_prev, b_cur, out_prev):
 
 def defo(cycles_act, cycles_diff):
     """Defo decision: execute with differences iff cycles_diff < cycles_act,
-    both first saturated to 16 bits (SPEC.md; the paper's sentence is inverted)."""
+    both first saturated to 16 bits (docs/SPEC.md; the paper's sentence is inverted)."""
     act = np.minimum(np.asarray(cycles_act, dtype=np.int64), CYCLE_MAX)
     diff = np.minimum(np.asarray(cycles_diff, dtype=np.int64), CYCLE_MAX)
     out = diff < act
@@ -354,7 +354,7 @@ def run_network(inputs, weights, shifts=None, use_defo: bool = True) -> dict:
     timesteps' packed cycles (with ``use_defo`` False every later step uses
     differences). Between layers: :func:`requantize`. Cycles are compute
     cycles per PE from :func:`pack_cycles`; activation steps go through the
-    encoder's ``act`` mode (SPEC.md: zeros skipped, small values in one lane),
+    encoder's ``act`` mode (docs/SPEC.md: zeros skipped, small values in one lane),
     and the memory traffic that motivates Defo in the paper is not modelled.
 
     Returns ``outputs[t][l]`` (exact layer outputs), ``reference`` (plain

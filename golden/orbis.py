@@ -1,4 +1,4 @@
-"""ORBIS golden models (ORBIS §3-4; SPEC.md "ORBIS").
+"""ORBIS golden models (ORBIS §3-4; docs/SPEC.md "ORBIS").
 
 quantize_channelwise -- the QE's 4-bit channel-wise symmetric quantization (§3.2-3.3).
 qe                   -- the same on integer activations with the QE's fixed-point scales.
@@ -39,7 +39,7 @@ QMIN = -8
 def quantize_channelwise(x) -> tuple[np.ndarray, np.ndarray]:
     """4-bit channel-wise symmetric quantization of ``x`` (tokens x channels).
 
-    SPEC.md "Quantization engine": s_c = max|x_c| / 7 (s_c = 1 for an all-zero
+    docs/SPEC.md "Quantization engine": s_c = max|x_c| / 7 (s_c = 1 for an all-zero
     channel), q = clamp(round_half_even(x / s_c), -8, 7). Returns ``(q, s)``:
     int8 codes and float64 scales. ``x / s_c`` is evaluated as ``7 x / max|x_c|``,
     which for integer ``x`` is the exactly rounded quotient, so ties are real
@@ -191,7 +191,7 @@ def _update(feat, weights, dst, slot):
 def datm(x, scales=None, num_dst: int = 16, k: int = 8, eps: float = 0.01, max_iter: int = 16,
          seed: int = 0, quantized: bool = True, *, scale_frac: int = 8, eps_frac: int = 16,
          fixed: bool = False) -> DatmResult:
-    """Distribution-Aware Token Matching (ORBIS §3.2, Algorithm 1; SPEC.md "DATM engine").
+    """Distribution-Aware Token Matching (ORBIS §3.2, Algorithm 1; docs/SPEC.md "DATM engine").
 
     Init: dst slots from :func:`init_dst`, every other token a src. Then repeat:
     pairing (every src to its nearest dst, ties to the lower slot), mean pair

@@ -27,9 +27,9 @@ def compress_fp16(bits, saturate: bool = True) -> np.ndarray:
     * 00 -- code {0, x[14:12]}: 0000 below 2^-11, 0001 for 2^-11 .. 2^-7;
     * 01 -- code x[13:10]: one code per octave from 2^-7 to 2^1 (1000..1111);
     * 10 -- code x[12:9] + 0010: half-octave steps from 2 to 16 (0010..0111);
-    * 11 -- >= 2^9, inf, NaN: 0111 (SPEC.md).
+    * 11 -- >= 2^9, inf, NaN: 0111 (docs/SPEC.md).
 
-    The paper only defines |x| < 16. With ``saturate`` (SPEC.md default) the
+    The paper only defines |x| < 16. With ``saturate`` (docs/SPEC.md default) the
     indicator-10 magnitudes of 16 and above (exponent >= 19) take the largest
     code 0111; without it the literal sum wraps modulo 16. The sign is ignored.
     """
@@ -50,7 +50,7 @@ def compress_fp16(bits, saturate: bool = True) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# CCU compare (§III-B3, Fig. 6c; SPEC.md "CCU: compare")
+# CCU compare (§III-B3, Fig. 6c; docs/SPEC.md "CCU: compare")
 # ---------------------------------------------------------------------------
 
 _POPCOUNT4 = np.array([bin(v).count("1") for v in range(16)], dtype=np.int64)
@@ -78,7 +78,7 @@ def code_distance(prev_codes, cur_codes, *, limit: int | None = None) -> int:
     Fig. 6c: the compressed current input is compared bit by bit with the
     compressed input of the previous timestep, differing bits count 1, and
     their sum is the difference Δx_t. ``limit`` clamps the sum the way the
-    hardware's saturating counter does (SPEC.md); ``None`` gives the exact sum.
+    hardware's saturating counter does (docs/SPEC.md); ``None`` gives the exact sum.
     """
     a = np.asarray(prev_codes)
     b = np.asarray(cur_codes)
@@ -156,7 +156,7 @@ def dtsm(deltas, alphas, *, alpha_frac: int | None = 15, decide_before_update: b
     skip : (S, N) bool array
         Skip-and-reuse: θ was set and Δ_t < θ.
 
-    Per block n and timestep (SPEC.md "DTSM", Algorithm 2):
+    Per block n and timestep (docs/SPEC.md "DTSM", Algorithm 2):
 
     1. θ unset: θ := Δ_t (initialise);
     2. else dd := Δ_t − Δ_prev; if dd > 0 and dd_prev is valid and negative
@@ -414,7 +414,7 @@ def redundancy_aware_run(x, blocks: ToyDiT, *, T: int, schedule: str | None = "l
     input x_t^n to 4-bit codes, Δ = :func:`code_distance` against the
     reference codes of block n, and if Δ < θ^n reuse F(x_{t+1}^n), otherwise
     compute F(x_t^n). The first timestep has no previous codes and computes
-    every block (SPEC.md).
+    every block (docs/SPEC.md).
 
     Parameters
     ----------

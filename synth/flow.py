@@ -34,14 +34,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hdl.paths import BUILD
+
 from .sram import sram_area
 
 HERE = Path(__file__).resolve().parent
 LIBERTY = HERE / "nangate45_area.lib"
 MEMORY_STUB = HERE / "memory_stub.v"
 GE_UM2 = 0.798  # NAND2_X1
-ROOT = HERE.parent
-BUILD = Path(os.environ.get("DITGEN_BUILD", ROOT / "build"))
 
 __all__ = ["synthesize", "synthesize_many", "write_report", "yosys_version", "logic_depth",
            "GE_UM2", "LIBERTY"]

@@ -18,8 +18,9 @@ Default buffers (one DiT-XL/2 layer: 256 tokens, hidden 1152, MLP 4608, INT8):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from hdl.accel.configs import CONFIGS, AcceleratorConfig
 
 from .flow import GE_UM2, synthesize_many, write_report
 from .sram import sram_area
@@ -48,46 +49,7 @@ def buffer_area(scale: float = 1.0) -> float:
     return total
 
 
-@dataclass
-class Rollup:
-    """One accelerator configuration: counted units, the overhead part, the paper's figure."""
-
-    name: str
-    paper: str
-    paper_ratio: float | None  # fraction
-    parts: dict = field(default_factory=dict)  # unit -> count
-    overhead: tuple = ()  # units whose share is reported
-    buffers: bool = True
-
-
-def _configs() -> list[Rollup]:
-    # Ditto counts 39,398 A4W8 PEs at iso-area with 27,648 A8W8 ones; a
-    # ditto_pe here has four multiplier lanes, so 39,398 lanes are 9,850 PEs,
-    # grouped 16 to a compute unit, each unit fed by one encoder.
-    ditto_pes = -(-39398 // 4)
-    ditto_cus = -(-ditto_pes // 16)
-    return [
-        Rollup("RADiT", "CCU + DTSM = 0.3 % of RADiT (64x64 array, SRAM about 85 %)", 0.003,
-               {"systolic_array": 1, "ccu_compare": 1, "dtsm": 1}, ("ccu_compare", "dtsm")),
-        Rollup("Ditto", "Defo unit about 0.01 % of Ditto (39,398 A4W8 PE lanes)", 0.0001,
-               {"ditto_compute_unit": ditto_cus, "ditto_encoder": ditto_cus, "defo_unit": 1}, ("defo_unit",)),
-        Rollup("Ditto encoders", "Encoding units' share of Ditto (no paper figure)", None,
-               {"ditto_compute_unit": ditto_cus, "ditto_encoder": ditto_cus, "defo_unit": 1}, ("ditto_encoder",)),
-        Rollup("ORBIS", "QE + DATM engine = 2.4 % of ORBIS (systolic array dominates)", 0.024,
-               {"systolic_array": 1, "orbis_qe": 1, "orbis_datm": 1}, ("orbis_qe", "orbis_datm")),
-    ]
-
-
-PAIR_RATIOS = [
-    # (label, numerator unit, denominator unit or constant µm², paper figure, paper text)
-    ("Ditto A4W8 PE / A8W8 PE", "ditto_pe", "itc_pe", 27648 / 39398, "27,648 / 39,398 = 0.70 (iso-area table)"),
-    ("INT8 MAC / 45 nm reference (8-bit mul 282 + 32-bit add 137 µm²)", "systolic_mac_ref", 419.0, 1.0,
-     "Horowitz ISSCC 2014: 282 + 137 = 419 µm²"),
-    ("systolic PE / minimal INT8 MAC", "systolic_pe", "systolic_mac_ref", 1.2, "issue target: <= 1.2"),
-]
-
-
-def _evaluate(cfg: Rollup, recs: dict, scale: float = 1.0) -> dict | None:
+def _evaluate(cfg: AcceleratorConfig, recs: dict, scale: float = 1.0) -> dict | None:
     missing = [u for u in cfg.parts if u not in recs]
     if missing:
         return {"name": cfg.name, "missing": missing}
@@ -105,7 +67,7 @@ def _evaluate(cfg: Rollup, recs: dict, scale: float = 1.0) -> dict | None:
 
 def rollups(recs: dict) -> dict:
     out = {"configs": [], "pairs": [], "buffer_sweep": {}}
-    for cfg in _configs():
+    for cfg in CONFIGS:
         out["configs"].append(_evaluate(cfg, recs))
         if all(u in recs for u in cfg.parts):
             out["buffer_sweep"][cfg.name] = [

@@ -3,7 +3,7 @@
 The Nangate45 library has no memory compiler, so memories are priced by this
 analytic model instead of being flattened into flip-flops. Figures and sources:
 
-* 6T bitcell, 45 nm: 0.35 µm² (``../shared/nangate45-cell-areas.md``; ITRS
+* 6T bitcell, 45 nm: 0.35 µm² (``docs/nangate45-cell-areas.md``; ITRS
   and published 45 nm SRAM cells span 0.30-0.37 µm²).
 * Array efficiency 0.7: strap, well-tap and dummy cells around the bitcells.
 * Each port beyond the first widens the cell (a 1R1W 8T register-file cell is
@@ -13,7 +13,7 @@ analytic model instead of being flattened into flip-flops. Figures and sources:
   about 15 GE), plus 150 µm² of control and timing.
 
 Calibration: a 64 x 32-bit 1R1W macro comes to 1.2 µm²/bit, the "near
-1 µm²/bit with periphery for small arrays" of the shared notes; 1 Mbit
+1 µm²/bit with periphery for small arrays" (docs/nangate45-cell-areas.md); 1 Mbit
 (16384 x 64) comes to 0.70 µm²/bit, the upper end of published 45 nm
 two-port macros. The same storage as flip-flops with read multiplexers costs
 4-9x more (``flop_equivalent_um2``).

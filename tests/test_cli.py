@@ -5,11 +5,12 @@ import sys
 
 import pytest
 
-from hdl import cli, registry
+from ditgen import cli
+from hdl import registry
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "hdl.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "ditgen.cli", *args], capture_output=True, text=True)
 
 
 def test_help():

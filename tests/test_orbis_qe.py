@@ -1,4 +1,4 @@
-"""ORBIS QE: golden quantization against SPEC.md, RTL against the golden model."""
+"""ORBIS QE: golden quantization against docs/SPEC.md, RTL against the golden model."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""CCU compressor: golden model against SPEC.md's table, RTL against the golden model."""
+"""CCU compressor: golden model against docs/SPEC.md's table, RTL against the golden model."""
 
 import math
 
@@ -11,7 +11,7 @@ ALL = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
 
 
 def spec_code(bits: int, saturate: bool = True) -> int:
-    """SPEC.md's table, evaluated on the value's magnitude (not on its bits)."""
+    """docs/SPEC.md's table, evaluated on the value's magnitude (not on its bits)."""
     mag = abs(float(np.uint16(bits).view(np.float16)))
     if math.isnan(mag) or math.isinf(mag) or mag >= 2.0 ** 9:
         return 0b0111

@@ -128,7 +128,7 @@ def test_algorithm2_blocks_are_independent():
 
 
 def _algorithm2_literal(deltas, alphas, frac, dbu):
-    """Scalar transcription of SPEC.md's four steps, one block at a time."""
+    """Scalar transcription of docs/SPEC.md's four steps, one block at a time."""
     S, N = deltas.shape
     th_out = np.full((S, N), THETA_UNSET, dtype=np.int64)
     sk_out = np.zeros((S, N), dtype=bool)
@@ -251,7 +251,7 @@ def test_redundancy_report_writes_its_files(tmp_path, monkeypatch):
     """The `make bench` report on a tiny stack: Markdown, JSON and the Fig. 5-style PNG."""
     import json
 
-    from sim.bench import radit_redundancy
+    from reports import radit_redundancy
 
     monkeypatch.setattr(radit_redundancy, "QUICK", {"blocks": 4, "tokens": 16, "channels": 32, "T": 10, "rank": 8})
     res = radit_redundancy.run(tmp_path, quick=True)

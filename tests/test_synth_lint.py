@@ -59,13 +59,12 @@ def test_area_grows_with_lanes(tmp_path):
     assert "| c2 |" in text and "Yosys" in text
 
 
-def test_liberty_areas_match_shared_table():
+def test_liberty_areas_match_cell_table():
     import re
-    from pathlib import Path
 
-    table = Path(__file__).resolve().parents[2] / "shared" / "nangate45-cell-areas.md"
-    if not table.exists():
-        pytest.skip("../shared/nangate45-cell-areas.md not present")
+    from hdl.paths import DOCS
+
+    table = DOCS / "nangate45-cell-areas.md"
     want = {}
     for line in table.read_text().splitlines():
         cols = [c.strip() for c in line.strip().strip("|").split(" | ")]

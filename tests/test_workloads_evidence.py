@@ -21,7 +21,7 @@ def test_evidence_quick_on_a_tiny_model(tmp_path, monkeypatch):
             p.normal_(0.0, 0.1)
     save_checkpoint(m, tmp_path / "tiny.npz", meta={"command": "test"})
     monkeypatch.setenv("DITGEN_DIT_CHECKPOINT", str(tmp_path / "tiny.npz"))
-    from sim.bench import evidence
+    from reports import evidence
 
     res = evidence.run(tmp_path / "out", quick=True)
     for name in ("evidence.md", "evidence.json", "evidence.png", "evidence_samples.png"):

@@ -182,7 +182,7 @@ class RaditHooks(Hooks):
     alpha_frac, decide_before_update : see :func:`golden.radit.dtsm`.
     reference : "previous" or "computed"
         Codes compared after a skip: the skipped step's (Algorithm 1 as
-        printed, SPEC.md default) or the last computed step's.
+        printed, docs/SPEC.md default) or the last computed step's.
 
     Records per (step, sub-block n = 2·block + {0 attn, 1 mlp}, image): ``delta``
     (-1 at step 0), ``skip``, ``theta`` and ``l2`` (‖x_t − x_{t+1}‖₂ of the FP32

@@ -1,5 +1,5 @@
 """Pipelined argmin tree: the minimum of ``n`` values and its index, ties to
-the lower index (ORBIS §3.3 "Min Tree"; SPEC.md "DATM engine", pairing)."""
+the lower index (ORBIS §3.3 "Min Tree"; docs/SPEC.md "DATM engine", pairing)."""
 
 from __future__ import annotations
 

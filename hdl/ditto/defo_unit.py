@@ -1,5 +1,5 @@
 """Ditto Defo Unit: per-layer cycle table and execution-type decision
-(Ditto §IV-B, §V-B; SPEC.md "Defo unit")."""
+(Ditto §IV-B, §V-B; docs/SPEC.md "Defo unit")."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
@@ -32,7 +32,7 @@ class DefoUnit(wiring.Component):
     0xFFFF. A ``RECORD`` command for (layer, step) stores the count (the tick
     of the command's own cycle included) and restarts the counter: step 0
     (first timestep) starts the entry over with cycles_act; step 1 stores
-    cycles_diff and the decision cycles_diff < cycles_act (SPEC.md: the paper's
+    cycles_diff and the decision cycles_diff < cycles_act (docs/SPEC.md: the paper's
     sentence has it inverted); later steps leave the table alone. A ``QUERY``
     only reads. Every command answers with the layer's execution type at that
     step (0 activations at step 0, 1 differences at step 1, the stored decision

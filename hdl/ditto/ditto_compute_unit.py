@@ -1,5 +1,5 @@
 """Ditto Compute Unit: ``PES`` adder-tree PEs sharing the encoded difference
-stream, each with its own weight column (Ditto §V-B, Fig. 12; SPEC.md "PE")."""
+stream, each with its own weight column (Ditto §V-B, Fig. 12; docs/SPEC.md "PE")."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring

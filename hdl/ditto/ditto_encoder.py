@@ -1,5 +1,5 @@
 """Ditto Encoding Unit: difference, classify, drop zeros, split full values and
-pack four PE lanes per cycle (Ditto §V-B, Fig. 11; SPEC.md "Encoding unit")."""
+pack four PE lanes per cycle (Ditto §V-B, Fig. 11; docs/SPEC.md "Encoding unit")."""
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
@@ -52,7 +52,7 @@ class DittoEncoder(wiring.Component):
 
     Subtracts, classifies zero / low / full, drops zeros, splits full
     differences into hi/lo parts and packs them into four PE lanes per cycle
-    by SPEC.md's rule; counts the class mix and cycles per layer.
+    by docs/SPEC.md's rule; counts the class mix and cycles per layer.
 
     d = cur − prev (9 bits) with prev = 0 (``act``), the previous timestep's
     value (``temporal``) or the current value ``spatial_offset`` beats earlier
@@ -60,7 +60,7 @@ class DittoEncoder(wiring.Component):
     register and multiplexer, with the earlier inputs kept in a memory).
     Zero differences are dropped; low ones (−8..7) take one lane, full ones
     two: hi = d >> 4 in an even lane (shifter lane, ``hi`` flag set) and
-    lo = d & 0xF in its odd partner. Packing rule (SPEC.md): elements leave the
+    lo = d & 0xF in its odd partner. Packing rule (docs/SPEC.md): elements leave the
     queue in order, a low element takes the lowest free lane, a full element
     the lowest free even lane whose odd partner is free, and a cycle closes at
     the first element that does not fit or at the row's end. A row without a

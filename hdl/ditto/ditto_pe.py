@@ -1,5 +1,5 @@
 """Ditto PE: adder-tree MAC of four 5-bit lane operands × INT8 weights with a
-×16 shifter on lanes 0 and 2 (Ditto §V-B, Fig. 12; SPEC.md "PE (compute unit)")."""
+×16 shifter on lanes 0 and 2 (Ditto §V-B, Fig. 12; docs/SPEC.md "PE (compute unit)")."""
 
 from amaranth.hdl import Module, signed
 from amaranth.lib import data, stream, wiring
@@ -37,7 +37,7 @@ class DittoPE(wiring.Component):
     register with clear/accumulate control (§V-B, Fig. 12).
 
     The paper's 4-bit × 8-bit multiplier is a 5-bit × 8-bit signed one here
-    (SPEC.md): a lane carries a low difference in [−8, 7], the hi part of a
+    (docs/SPEC.md): a lane carries a low difference in [−8, 7], the hi part of a
     full difference in [−16, 15] or its lo part in [0, 15]. A hi part sits in
     lane 0 or 2 and its product is shifted left by 4 (``hi`` bit 0 for lane 0,
     bit 1 for lane 2), so 16·hi·w + lo·w = d·w exactly.

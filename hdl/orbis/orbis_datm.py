@@ -1,5 +1,5 @@
 """ORBIS DATM engine: Distribution-Aware Token Matching in hardware (ORBIS
-§3.2-3.3, Algorithm 1, Fig. 6; SPEC.md "DATM engine")."""
+§3.2-3.3, Algorithm 1, Fig. 6; docs/SPEC.md "DATM engine")."""
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -38,7 +38,7 @@ class OrbisDATM(wiring.Component):
     chunk in parallel), the group sums in a D-lane sum memory and every
     token's dst slot in an assignment memory.
 
-    Algorithm (SPEC.md, = ``golden.orbis.datm``, quantized):
+    Algorithm (docs/SPEC.md, = ``golden.orbis.datm``, quantized):
 
     * init: slot d holds token (seed mod N + d·⌊N/D⌋) mod N;
     * pairing: for every token the D distances Σ_c w_c (q_t - q_dst)² (D DAU

@@ -1,5 +1,5 @@
 """ORBIS distance accumulation unit (DAU): Σ_c s_c²·(q_src - q_dst)² over
-channels (ORBIS §3.3, Fig. 6; SPEC.md "DATM engine", pairing)."""
+channels (ORBIS §3.3, Fig. 6; docs/SPEC.md "DATM engine", pairing)."""
 
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring

@@ -1,4 +1,4 @@
-"""ORBIS min tree: nearest dst of a src token (ORBIS §3.3, Fig. 6; SPEC.md
+"""ORBIS min tree: nearest dst of a src token (ORBIS §3.3, Fig. 6; docs/SPEC.md
 "DATM engine", pairing: ties go to the lower dst index)."""
 
 from amaranth.hdl import Module, unsigned

@@ -1,5 +1,5 @@
 """ORBIS quantization engine (QE): channel-wise 4-bit symmetric quantization
-(ORBIS §3.2-3.3, Fig. 6; SPEC.md "Quantization engine")."""
+(ORBIS §3.2-3.3, Fig. 6; docs/SPEC.md "Quantization engine")."""
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -32,7 +32,7 @@ class OrbisQE(wiring.Component):
     max|x| registers track it; then the ``CB = ⌈CHANNELS/CH_LANES⌉`` scale beats
     leave, then the buffer is read back and quantized, one beat per cycle.
 
-    Arithmetic (SPEC.md): M_c = max|x_c|; S_c = round(M_c·2^SCALE_FRAC / 7)
+    Arithmetic (docs/SPEC.md): M_c = max|x_c|; S_c = round(M_c·2^SCALE_FRAC / 7)
     (never a tie, = (M_c·2^F + 3) // 7), S_c = 2^F for M_c = 0;
     q = round_half_even(7x / M_c), division-free: with t = 14|x| and
     T_j = (2j+1)·M_c, |q| = #{j < 7: t > T_j} + #{j odd: t = T_j} (a tie on an

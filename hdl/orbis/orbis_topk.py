@@ -1,5 +1,5 @@
 """ORBIS top-k selection: a bitonic sorting network over (loss, index) keys
-(ORBIS §3.3, Batcher 1968; SPEC.md "DATM engine", top-k)."""
+(ORBIS §3.3, Batcher 1968; docs/SPEC.md "DATM engine", top-k)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring

@@ -1,5 +1,5 @@
 """RADiT CCU compare: compress the current block input and count the code bits
-that differ from the previous timestep's (RADiT §III-B3, Fig. 6c; SPEC.md
+that differ from the previous timestep's (RADiT §III-B3, Fig. 6c; docs/SPEC.md
 "CCU: compare")."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned

@@ -1,4 +1,4 @@
-"""RADiT CCU compressor: FP16 -> 4-bit code (RADiT §III-B3, Fig. 6b; SPEC.md "CCU: compress")."""
+"""RADiT CCU compressor: FP16 -> 4-bit code (RADiT §III-B3, Fig. 6b; docs/SPEC.md "CCU: compress")."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, stream, wiring

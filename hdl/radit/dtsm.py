@@ -1,5 +1,5 @@
 """RADiT dynamic threshold scaling module (RADiT §III-B2 Algorithm 2, §III-C
-Fig. 7; SPEC.md "DTSM")."""
+Fig. 7; docs/SPEC.md "DTSM")."""
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -24,7 +24,7 @@ class DTSM(wiring.Component):
     """Dynamic threshold scaling module (DTSM): Algorithm 2's per-block threshold and the skip-and-reuse signal.
 
     For every request (block n, timestep index t, Δ of that block) the DTSM
-    reads block n's state, applies SPEC.md's update and answers whether the
+    reads block n's state, applies docs/SPEC.md's update and answers whether the
     control unit may skip the block and reuse its previous output:
 
     1. θ unset: θ := Δ;

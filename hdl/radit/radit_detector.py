@@ -1,5 +1,5 @@
 """RADiT redundancy detector: CCU compare feeding the DTSM, as the control unit
-sees it (RADiT §III-C, Fig. 7; SPEC.md "CCU: compare" and "DTSM")."""
+sees it (RADiT §III-C, Fig. 7; docs/SPEC.md "CCU: compare" and "DTSM")."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring

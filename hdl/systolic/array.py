@@ -1,5 +1,5 @@
 """Weight-stationary systolic array, ROWS x COLS PEs, INT8 x INT8 -> INT32
-(SPEC.md "Systolic array"; RADiT §III-C and §IV-B1, ORBIS §3.3)."""
+(docs/SPEC.md "Systolic array"; RADiT §III-C and §IV-B1, ORBIS §3.3)."""
 
 import re
 from pathlib import Path

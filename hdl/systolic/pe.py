@@ -1,5 +1,5 @@
 """Processing element of the weight-stationary systolic array, and the minimal
-MAC it is priced against (SPEC.md "Systolic array"; RADiT §III-C, §IV-B1)."""
+MAC it is priced against (docs/SPEC.md "Systolic array"; RADiT §III-C, §IV-B1)."""
 
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring

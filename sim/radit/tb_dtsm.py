@@ -53,7 +53,7 @@ def _expected(s: Shapes, block, first_delta, deltas, alphas):
 
 
 def _coverage(s: Shapes, deltas, alphas, cov):
-    """Count the branches of SPEC.md's update one block's sequence goes through."""
+    """Count the branches of docs/SPEC.md's update one block's sequence goes through."""
     theta = prev = dd_prev = None
     for d, a in zip(deltas, alphas):
         if theta is None:

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from hdl.paths import BUILD
 
-# Figures quoted from the papers (../shared/papers/).
+
+# Figures quoted from the papers (ORBIS, RADiT and Ditto papers; see docs/SPEC.md "Papers").
 PAPER = {
     "radit_gflops": (119.0, 70.2, 71.4),        # Table II: DiT-XL/2, RADiT linear, cosine
     "radit_fid": (2.27, 2.57, 2.68),
@@ -484,7 +485,7 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     svc = lambda x: svc_agreement(x, labels[: len(x)])  # noqa: E731
     x_ref = sample(model, labels, seed=seed, steps=steps).numpy()
     # Traces: reuse `make traces` output when it matches this model and sampler, else record here.
-    tdir = ROOT / "build" / "traces"
+    tdir = BUILD / "traces"
     tr = None
     try:
         tr = load_traces(tdir, verify=False)

@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = Path(os.environ.get("DITGEN_BUILD", ROOT / "build"))
+from hdl.paths import BUILD
+
 
 
 class UsageError(Exception):
@@ -133,7 +133,7 @@ def _load_records(out: Path) -> list[dict]:
 
 
 def cmd_bench(args) -> int:
-    from sim import bench
+    import reports as bench
 
     out = Path(args.out)
     available = bench.benches()

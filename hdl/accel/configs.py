@@ -1,0 +1,55 @@
+"""Named accelerator configurations: which units, how many, and the part whose
+share of the whole each paper reports (``docs/SPEC.md``, "Area estimates").
+
+A configuration is data, not RTL: :mod:`synth.rollup` prices it from per-unit
+synthesis results and the reports quote its paper figure. Counts follow each
+paper's datapath; buffers are priced separately by the roll-up because the
+papers give no buffer sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["AcceleratorConfig", "CONFIGS", "config", "DITTO_PES", "DITTO_CUS"]
+
+# Ditto (Table III) counts 39,398 A4W8 multiplier lanes at iso-area with 27,648
+# A8W8 ones; a ditto_pe has four lanes, grouped 16 to a compute unit, each
+# unit fed by one encoder.
+DITTO_LANES = 39398
+DITTO_PES = -(-DITTO_LANES // 4)
+DITTO_CUS = -(-DITTO_PES // 16)
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """One accelerator: counted units, the overhead part, the paper's figure."""
+
+    name: str
+    paper: str
+    paper_ratio: float | None  # fraction of the whole, or None where the paper gives none
+    parts: dict = field(default_factory=dict)  # unit name -> instance count
+    overhead: tuple = ()  # units whose share is reported
+    buffers: bool = True  # price the default buffers beside the logic
+
+
+CONFIGS: tuple[AcceleratorConfig, ...] = (
+    AcceleratorConfig("RADiT", "CCU + DTSM = 0.3 % of RADiT (64x64 array, SRAM about 85 %)", 0.003,
+                      {"systolic_array": 1, "ccu_compare": 1, "dtsm": 1}, ("ccu_compare", "dtsm")),
+    AcceleratorConfig("Ditto", "Defo unit about 0.01 % of Ditto (39,398 A4W8 PE lanes)", 0.0001,
+                      {"ditto_compute_unit": DITTO_CUS, "ditto_encoder": DITTO_CUS, "defo_unit": 1},
+                      ("defo_unit",)),
+    AcceleratorConfig("Ditto encoders", "Encoding units' share of Ditto (no paper figure)", None,
+                      {"ditto_compute_unit": DITTO_CUS, "ditto_encoder": DITTO_CUS, "defo_unit": 1},
+                      ("ditto_encoder",)),
+    AcceleratorConfig("ORBIS", "QE + DATM engine = 2.4 % of ORBIS (systolic array dominates)", 0.024,
+                      {"systolic_array": 1, "orbis_qe": 1, "orbis_datm": 1}, ("orbis_qe", "orbis_datm")),
+)
+
+
+def config(name: str) -> AcceleratorConfig:
+    """The configuration called ``name`` (``ValueError`` naming the known ones otherwise)."""
+    for cfg in CONFIGS:
+        if cfg.name == name:
+            return cfg
+    raise ValueError(f"unknown accelerator configuration {name!r} (known: {', '.join(c.name for c in CONFIGS)})")
