@@ -49,6 +49,15 @@ def buffer_area(scale: float = 1.0) -> float:
     return total
 
 
+PAIR_RATIOS = [
+    # (label, numerator unit, denominator unit or constant µm², paper figure, paper text)
+    ("Ditto A4W8 PE / A8W8 PE", "ditto_pe", "itc_pe", 27648 / 39398, "27,648 / 39,398 = 0.70 (iso-area table)"),
+    ("INT8 MAC / 45 nm reference (8-bit mul 282 + 32-bit add 137 µm²)", "systolic_mac_ref", 419.0, 1.0,
+     "Horowitz ISSCC 2014: 282 + 137 = 419 µm²"),
+    ("systolic PE / minimal INT8 MAC", "systolic_pe", "systolic_mac_ref", 1.2, "target: <= 1.2"),
+]
+
+
 def _evaluate(cfg: AcceleratorConfig, recs: dict, scale: float = 1.0) -> dict | None:
     missing = [u for u in cfg.parts if u not in recs]
     if missing:
