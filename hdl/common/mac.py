@@ -6,7 +6,7 @@ shifters: both are :class:`AdderTreePE`, and the Ditto compute unit builds
 ``PES`` copies of the same datapath under one shared control
 (docs/SPEC.md "PE (compute unit)").
 
-Elaboration-time helpers (functions adding logic to a ``Module``), like
+Elaboration-time builders (functions adding logic to a ``Module``), like
 :mod:`hdl.common.arith`. The adder tree is :func:`hdl.common.arith.adder_tree`.
 
 Timing of a row pipeline built with :func:`row_control`: a beat accepted at
