@@ -119,6 +119,10 @@ class AdderTreePE(wiring.Component):
 
     SHIFTERS = False
 
+    def __init__(self):
+        # No parameters: the ports are the subclass's annotations.
+        super().__init__()
+
     @property
     def latency(self):
         """Cycles from a row's accepted ``last`` beat to its sum on ``o``."""

@@ -31,8 +31,10 @@ MAX_CODE_MAGNITUDE = max(-QMIN, QMAX)
 
 @unit("orbis_datm", golden="golden.orbis.datm", testbench="sim.orbis.tb_orbis_datm")
 class OrbisDATM(wiring.Component):
-    """DATM engine: dst/src init, DAU + min-tree pairing, loss and convergence
-    check, division-free dst update, iteration, bitonic top-k, index pairs out.
+    """DATM engine: stride init, DAU + min-tree pairing, ε convergence, division-free dst update, top-k pairs.
+
+    Dst/src initialisation, pairing, loss and convergence check, dst update,
+    iteration, bitonic top-k and the (src, dst) index pairs out.
 
     One run: a ``cmd`` beat (k, iteration cap, ε, seed), then ⌈C/L⌉ beats of
     fixed-point scales S_c on ``scales`` (the QE's output format) and N·⌈C/L⌉

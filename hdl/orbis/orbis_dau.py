@@ -45,8 +45,9 @@ def distance_chunk(m, a, b, w, *, ce=None, name="dau"):
 
 @unit("orbis_dau", golden="golden.orbis.dau_distance", testbench="sim.orbis.tb_orbis_dau")
 class OrbisDAU(wiring.Component):
-    """DAU: distance accumulation Σ_c w_c·(q_src,c - q_dst,c)² of a src/dst token
-    pair, ``CH_LANES`` channels per cycle, with w_c = s_c² in fixed point.
+    """DAU: distance Σ_c w_c·(q_src,c - q_dst,c)² of a src/dst token pair, ``CH_LANES`` channels per cycle.
+
+    The weights are w_c = s_c² in fixed point.
 
     A pair arrives as ⌈C/CH_LANES⌉ beats, the last one flagged ``last``; one
     distance leaves per pair. The datapath registers the difference, the square,

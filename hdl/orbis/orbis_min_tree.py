@@ -16,8 +16,9 @@ __all__ = ["OrbisMinTree"]
 
 @unit("orbis_min_tree", golden="golden.orbis.min_tree", testbench="sim.orbis.tb_orbis_min_tree")
 class OrbisMinTree(wiring.Component):
-    """Min tree: the smallest of ``NUM_DST`` distances and its dst index, ties to
-    the lower index, one distance vector per cycle.
+    """Min tree: the smallest of ``NUM_DST`` distances and its dst index, ties to the lower index.
+
+    One distance vector per cycle.
 
     Parameters
     ----------

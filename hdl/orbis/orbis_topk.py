@@ -17,8 +17,7 @@ __all__ = ["OrbisTopK"]
 
 @unit("orbis_topk", golden="golden.orbis.topk_smallest", testbench="sim.orbis.tb_orbis_topk")
 class OrbisTopK(wiring.Component):
-    """Top-k: the k smallest (loss, index) keys of a set, ascending, from a
-    pipelined bitonic sorting network.
+    """Top-k: the k smallest (loss, index) keys of a set, ascending, from a pipelined bitonic network.
 
     A set is one input beat: ``SIZE`` losses (the index of a key is its
     position), a mask of the real keys and k. Key = {pad, loss, index} compared
