@@ -65,8 +65,8 @@ class CCUCompress(wiring.Component):
         self._lanes = check_int("lanes", lanes, maximum=1024)
         self._saturate = check_bool("saturate", saturate)
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(16, lanes))),
-            "o": Out(stream.Signature(data.ArrayLayout(CODE_BITS, lanes))),
+            "i": In(stream.Signature(data.ArrayLayout(16, self._lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(CODE_BITS, self._lanes))),
         })
 
     @property
