@@ -152,3 +152,17 @@ def test_cli_reports_a_type_error_in_one_line(capsys, tmp_path):
     assert cli.main(["emit", "probe_type_error", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "width" in err[0], err
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_docstring_cites_a_spec_section(name):
+    import re
+
+    from hdl.paths import DOCS
+
+    headings = [h.strip() for h in re.findall(r"^#+ (.*)$", (DOCS / "SPEC.md").read_text(), re.M)]
+    doc = " ".join(inspect.getdoc(registry.get(name).component).split())
+    cited = re.findall(r'docs/SPEC\.md "([^"]+)"', doc)
+    assert cited, f"{name} cites no docs/SPEC.md section"
+    for section in cited:
+        assert any(h.startswith(section) for h in headings), (name, section)
