@@ -222,7 +222,7 @@ class RaditHooks(Hooks):
         st["deltas"].append(delta)
         if self.schedule in ("linear", "cosine"):
             th, sk = radit.dtsm(np.stack(st["deltas"]), self.alphas[1:self.step + 1], alpha_frac=self.frac,
-                                 decide_before_update=self.dbu)
+                            decide_before_update=self.dbu)
             theta, skip = th[-1], sk[-1]
         elif self.schedule == "fixed":
             theta, skip = np.full(b, int(self.theta_fixed)), delta < int(self.theta_fixed)
@@ -383,10 +383,10 @@ class OrbisHooks(Hooks):
         if self.method == "datm":
             q, s = orbis.quantize_channelwise(x)
             res = orbis.datm(q, s, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
-                              seed=self.seed, quantized=True)
+                             seed=self.seed, quantized=True)
         else:
             res = orbis.datm(x, None, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
-                              seed=self.seed, quantized=False)
+                             seed=self.seed, quantized=False)
         self.iterations.setdefault((self.step, self._block), []).append(res.iterations)
         return res.pairs
 
