@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, registry.UnknownUnit, ValueError) as exc:
+    except (UsageError, registry.UnknownUnit, ValueError, TypeError) as exc:
         if os.environ.get("DITGEN_DEBUG"):
             raise
         print(f"ditgen: error: {exc}", file=sys.stderr)

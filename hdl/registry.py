@@ -11,7 +11,8 @@ A unit registers itself where its component is defined::
 Parameters are read from the constructor signature: every keyword argument with
 a default becomes a parameter named in upper case (``lanes`` -> ``LANES``) whose
 default is that default, so the default lives in exactly one place. The
-constructor validates values and raises ``ValueError``.
+constructor validates values: a wrong type raises ``TypeError``, a bad value
+``ValueError`` (:mod:`hdl.common.params`).
 
 Units are discovered by importing every module below ``hdl.radit``,
 ``hdl.ditto``, ``hdl.orbis``, ``hdl.systolic`` and ``hdl.accel``; adding a unit never touches
@@ -136,7 +137,7 @@ class Unit:
         return out
 
     def build(self, params: dict[str, Any] | None = None):
-        """Instantiate the component; invalid values raise ``ValueError``."""
+        """Instantiate the component; a wrong type raises ``TypeError``, a bad value ``ValueError``."""
         full = self.resolve(params)
         known = self.params
         return self.component(**{known[k].kwarg: v for k, v in full.items()})

@@ -1,4 +1,4 @@
-"""The three papers' claims measured on a real diffusion transformer (issue 9).
+"""The three papers' claims measured on a real diffusion transformer.
 
 Runs the digits DiT of ``workloads/`` (committed FP16 checkpoint) with DDIM-50
 and the accelerator hooks of ``workloads.hooks``, and writes
@@ -21,7 +21,7 @@ with the papers' figures beside ours:
 ``quick`` runs fewer images and ratios (for a smoke run). Environment:
 ``DITGEN_DIT_CHECKPOINT`` picks another checkpoint, ``DITGEN_THREADS`` the
 PyTorch threads (default 1: the golden models are single-threaded NumPy and
-the machines' two cores are shared).
+the cores are usually shared with simulations).
 """
 
 from __future__ import annotations

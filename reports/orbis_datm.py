@@ -3,9 +3,8 @@ reduction ratios on generated token sets, and the DATM engine's cycle count
 (co-simulation) beside the systolic-array cycles of the same layer: does DATM
 hide behind the array, as ORBIS §3.3 claims?
 
-The systolic-array cycles come from ``golden.systolic.cycles`` when it is
-importable; otherwise from the local estimate M·⌈K/64⌉·⌈N/64⌉ + fill/drain
-(:func:`sa_cycles_estimate`).
+The systolic-array cycles come from the array's cycle model,
+``golden.systolic.cycles``, over the layers of ``golden.systolic.dit_xl2_layers``.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from golden.orbis import bsm, datm, datm_cycles, merge_error, pair_loss, quantize_channelwise
+from golden.systolic import cycles, dit_xl2_layers
 
 RATIOS = (0.25, 0.5, 0.75)
 ARRAY = 64
@@ -60,39 +60,16 @@ def traced(n=256):
 
 # --------------------------------------------------------------------------- systolic array
 
-def sa_cycles_estimate(m: int, k: int, n: int, rows: int = ARRAY, cols: int = ARRAY) -> int:
-    """Local estimate: M rows per weight tile, ⌈K/rows⌉·⌈N/cols⌉ tiles, plus one
-    weight load, fill and drain (rows + rows + cols)."""
-    return m * math.ceil(k / rows) * math.ceil(n / cols) + 2 * rows + cols
-
-
 def sa_cycles(m, k, n, rows=ARRAY, cols=ARRAY):
-    try:
-        from golden.systolic import cycles
-    except ImportError:
-        return sa_cycles_estimate(m, k, n, rows, cols), "local estimate"
-    out = cycles(m, k, n, rows, cols)
-    return int(getattr(out, "total", out)), "golden.systolic.cycles"
-
-
-def block_gemms(tokens, hidden, mlp, heads):
-    try:
-        from golden.systolic import dit_xl2_layers
-
-        return dit_xl2_layers(tokens, hidden, mlp, heads)
-    except ImportError:
-        d = hidden // heads
-        return [("qkv", tokens, hidden, 3 * hidden, 1), ("QK^T", tokens, d, tokens, heads),
-                ("PV", tokens, tokens, d, heads), ("proj", tokens, hidden, hidden, 1),
-                ("fc1", tokens, hidden, mlp, 1), ("fc2", tokens, mlp, hidden, 1)]
+    return int(cycles(m, k, n, rows, cols).total), "golden.systolic.cycles"
 
 
 def block_cycles(tokens, hidden, mlp, heads):
     total, sdpa, source = 0, 0, None
-    for name, m, k, n, count in block_gemms(tokens, hidden, mlp, heads):
+    for name, m, k, n, count in dit_xl2_layers(tokens, hidden, mlp, heads):
         cyc, source = sa_cycles(m, k, n)
         total += cyc * count
-        if "Q K" in name or "P V" in name or name in ("QK^T", "PV"):
+        if "Q K" in name or "P V" in name:
             sdpa += cyc * count
     return total, sdpa, source
 

@@ -69,7 +69,7 @@ def _plot(path: Path, runs: dict, full, shape: dict, picks: list[int]) -> None:
 
 def _one_blas_thread():
     """Small matrices: a multi-threaded BLAS only fights the other processes for
-    the cores (15x slower here on a loaded 2-core machine)."""
+    the cores (15x slower when the cores are shared)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

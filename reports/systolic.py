@@ -38,8 +38,8 @@ def layer_table() -> tuple[list[dict], dict]:
 def cosim(quick: bool) -> list[dict]:
     """One DiT-shaped product through the RTL per available simulator."""
     # A 64x64 Verilator build is ~320 MB of C++ with the runner's
-    # --public-flat-rw (every PE instance's signals public): out of reach on
-    # a 2-core machine, so the RTL runs at 16x16 (8x8 quick) with DiT's M.
+    # --public-flat-rw (every PE instance's signals public): too large for a
+    # report run, so the RTL runs at 16x16 (8x8 quick) with DiT's M.
     size = 8 if quick else 16
     # M = 256 like DiT-XL/2; K and N two tiles each.
     job = {"m": 256, "k": 2 * size, "n": 2 * size, "values": "random", "check_cycles": True}

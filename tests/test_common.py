@@ -177,3 +177,54 @@ def test_check_positive_messages():
         check_positive("lanes", True)
     with pytest.raises(ValueError, match="power of two"):
         check_positive("size", 6, power_of_two=True)
+
+
+def test_check_int_bool_choice_messages():
+    import numpy as np
+
+    from hdl.common.params import check_bool, check_choice, check_int
+
+    assert check_int("lanes", np.int16(4)) == 4 and type(check_int("lanes", np.int16(4))) is int
+    assert check_int("frac", 0, minimum=0) == 0
+    with pytest.raises(TypeError, match="lanes must be an integer, not True"):
+        check_int("lanes", True)
+    with pytest.raises(TypeError, match="lanes must be an integer"):
+        check_int("lanes", 4.0)
+    with pytest.raises(ValueError, match="lanes must be >= 1 and <= 8, not 9"):
+        check_int("lanes", 9, maximum=8)
+    with pytest.raises(ValueError, match="size must be a power of two, not 6"):
+        check_int("size", 6, power_of_two=True)
+    assert check_bool("saturate", False) is False
+    with pytest.raises(TypeError, match="saturate must be a bool, not 1"):
+        check_bool("saturate", 1)
+    assert check_choice("reference", "computed", ("previous", "computed")) == "computed"
+    with pytest.raises(TypeError, match="reference must be a string"):
+        check_choice("reference", 0, ("previous", "computed"))
+    with pytest.raises(ValueError, match="reference must be one of 'previous', 'computed', not 'x'"):
+        check_choice("reference", "x", ("previous", "computed"))
+
+
+def test_delay_line_lags_by_its_length():
+    from hdl.common.stream import delay
+
+    m = Module()
+    x = Signal(4)
+    ce = Signal()
+    y = delay(m, x, 3, ce=ce, name="x")
+    assert delay(m, x, 0, name="none") is not None
+
+    async def bench(ctx):
+        seen = []
+        for t in range(12):
+            ctx.set(x, t)
+            ctx.set(ce, t % 4 != 3)  # every fourth cycle holds the line
+            await ctx.tick()
+            seen.append(ctx.get(y))
+        # Values loaded on enabled cycles only, three enabled cycles late.
+        loaded = [t for t in range(12) if t % 4 != 3]
+        assert seen[-1] == loaded[-3]
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()

@@ -31,5 +31,7 @@ def test_rtl_rejects_bad_parameters():
         CCUCompare(lanes=0)
     with pytest.raises(ValueError, match="max_elements"):
         CCUCompare(max_elements=0)
-    with pytest.raises(ValueError, match="saturate"):
+    with pytest.raises(ValueError, match="max_elements"):
+        CCUCompare(lanes=16, max_elements=8)  # a block is at least one beat
+    with pytest.raises(TypeError, match="saturate"):
         CCUCompare(saturate="yes")

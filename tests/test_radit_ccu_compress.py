@@ -78,5 +78,5 @@ def test_rtl_rejects_bad_parameters():
 
     with pytest.raises(ValueError, match="lanes"):
         CCUCompress(lanes=0)
-    with pytest.raises(ValueError, match="saturate"):
+    with pytest.raises(TypeError, match="saturate"):
         CCUCompress(saturate=2)

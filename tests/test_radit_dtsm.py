@@ -34,6 +34,8 @@ def test_rtl_default_parameters(cosim):
 def test_rtl_rejects_bad_parameters():
     for kw, name in (({"blocks": 0}, "blocks"), ({"timesteps": 0}, "timesteps"),
                      ({"max_elements": 0}, "max_elements"), ({"alpha_frac": 31}, "alpha_frac"),
-                     ({"decide_before_update": 1}, "decide_before_update"), ({"reference": "last"}, "reference")):
+                     ({"reference": "last"}, "reference")):
         with pytest.raises(ValueError, match=name):
             DTSM(**kw)
+    with pytest.raises(TypeError, match="decide_before_update"):
+        DTSM(decide_before_update=1)

@@ -1,4 +1,4 @@
-"""The digits DiT workload (issue 9) on a tiny configuration: training, tracing
+"""The digits DiT workload on a tiny configuration: training, tracing
 and the manifest round trip, deterministic sampling, and the accelerator hooks
 (each with its technique disabled equals the plain sampler bit for bit; Ditto
 enabled equals the plain INT8 path bit for bit)."""
@@ -18,20 +18,10 @@ from workloads.dit import DiT, DiTConfig, Hooks, ddim_timesteps, load_checkpoint
     save_checkpoint  # noqa: E402
 from workloads.traces import calibrate, load_traces, write_traces  # noqa: E402
 from workloads.train import train  # noqa: E402
+from golden import ditto as golden_ditto  # noqa: E402
+from golden import radit as golden_radit  # noqa: E402
 
 
-
-def need(name, *functions):
-    """The golden module, or skip: the golden models are written concurrently with the workload."""
-    try:
-        return H.golden(name, *functions)
-    except ImportError as exc:
-        pytest.skip(str(exc))
-
-
-RADIT = ("compress_fp16", "code_distance", "alpha_table", "dtsm")
-DITTO = ("classify", "differences", "class_counts", "pack_cycles", "itc_cycles", "linear_step", "defo")
-ORBIS = ("quantize_channelwise", "datm", "bsm", "reduce", "restore")
 
 TINY = DiTConfig(depth=2, hidden=32, heads=2, mlp_ratio=4)
 LABELS = [0, 3, 7, 9]
@@ -144,7 +134,6 @@ def test_tiny_training_and_trace_round_trip(tmp_path):
 # --------------------------------------------------------------------------- RADiT
 
 def test_radit_disabled_equals_plain_and_measures_delta(model):
-    need("radit", *RADIT)
     hk = H.RaditHooks(STEPS, schedule=None)
     assert torch.equal(run(model, hk), run(model))
     rec = hk.records()
@@ -155,7 +144,7 @@ def test_radit_disabled_equals_plain_and_measures_delta(model):
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_radit_decisions_are_the_golden_dtsm(model, schedule):
-    gradit = need("radit", *RADIT)
+    gradit = golden_radit
     hk = H.RaditHooks(STEPS, schedule=schedule)
     run(model, hk)
     rec = hk.records()
@@ -170,7 +159,6 @@ def test_radit_decisions_are_the_golden_dtsm(model, schedule):
 def test_radit_reuses_the_previous_output(model):
     """A threshold above every Δ skips every sub-block after step 0: each reuses step 0's output,
     which is what a model whose sub-blocks are frozen at step 0 computes."""
-    need("radit", *RADIT)
     hk = H.RaditHooks(STEPS, schedule="fixed", fixed_threshold=1 << 30)
     got = run(model, hk)
     assert hk.records()["skip"][1:].all()
@@ -199,7 +187,6 @@ def test_int8_path_is_close_to_float(model, scales):
 
 @pytest.mark.parametrize("kw", [{}, {"defo": False}, {"enabled": False}])
 def test_ditto_is_bit_identical_to_plain_int8(model, scales, kw):
-    need("ditto", *DITTO)
     plain = run(model, H.Int8Hooks(model, scales))
     hk = H.DittoHooks(model, scales, **kw)
     assert torch.equal(run(model, hk), plain)
@@ -220,7 +207,7 @@ def test_ditto_is_bit_identical_to_plain_int8(model, scales, kw):
 
 def test_ditto_statistics_are_those_of_consecutive_int8_inputs(model, scales):
     """Class counts and packed cycles come from the differences of consecutive steps' INT8 inputs."""
-    gd = need("ditto", *DITTO)
+    gd = golden_ditto
 
     class Capture(H.Int8Hooks):
         seen = []
@@ -250,7 +237,6 @@ def test_ditto_statistics_are_those_of_consecutive_int8_inputs(model, scales):
 def test_orbis_rc_step_is_merge_sdpa_copy_back():
     """An RC step's SDPA: q, k, v rows of each src merged into its dst by the mean (sizes 1), attention
     over the kept tokens, and every src's output a copy of its dst's (independent of golden.orbis)."""
-    need("orbis", *ORBIS)
     rng = np.random.default_rng(7)
     b, h, n, d = 2, 2, 16, 8
     q, k, v = (torch.from_numpy(rng.standard_normal((b, h, n, d))).float() for _ in range(3))
@@ -277,7 +263,6 @@ def test_orbis_rc_step_is_merge_sdpa_copy_back():
 
 @pytest.mark.parametrize("method", ["datm", "datm-float", "bsm"])
 def test_orbis_disabled_equals_plain(model, method):
-    need("orbis", *ORBIS)
     plain = run(model)
     assert torch.equal(run(model, H.OrbisHooks(0, method)), plain)
     # Matching on every step but never reducing (no RC step) is the plain sampler too.
@@ -287,7 +272,6 @@ def test_orbis_disabled_equals_plain(model, method):
 
 
 def test_orbis_reduces_on_rc_steps_only(model):
-    need("orbis", *ORBIS)
     seen = []
 
     hk = H.OrbisHooks(4, "datm", rc_steps=3)

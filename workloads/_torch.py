@@ -17,7 +17,7 @@ def require_torch():
 
 
 def set_threads(n: int = 2) -> None:
-    """Limit PyTorch to ``n`` CPU threads (the machines have 2 shared cores)."""
+    """Limit PyTorch to ``n`` CPU threads (few threads: oversubscribed OpenMP threads wait for each other)."""
     torch = require_torch()
     torch.set_num_threads(int(n))
     try:

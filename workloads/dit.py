@@ -59,7 +59,7 @@ LINEARS = ("qkv", "proj", "fc1", "fc2")
 
 @dataclass(frozen=True)
 class DiTConfig:
-    """Hyper-parameters of the DiT (defaults: the model of issue 9)."""
+    """Hyper-parameters of the DiT (defaults: the digits DiT of the committed checkpoint)."""
 
     image_size: int = 8
     channels: int = 1

@@ -1,5 +1,5 @@
 """Sampler hooks: tracing, the plain INT8 path, and the three accelerators'
-golden models running inside the DiT (issue 9).
+golden models running inside the DiT.
 
 Every class here is a :class:`workloads.dit.Hooks`; pass one to
 :func:`workloads.dit.sample`. Each technique hook, with its technique
@@ -38,6 +38,8 @@ from ._torch import require_torch
 
 torch = require_torch()
 
+from golden import ditto, orbis, radit  # noqa: E402
+
 from .dit import LINEARS, Hooks  # noqa: E402
 
 __all__ = ["Recorder", "Int8Hooks", "RaditHooks", "DittoHooks", "OrbisHooks", "fp16_bits",
@@ -47,19 +49,6 @@ __all__ = ["Recorder", "Int8Hooks", "RaditHooks", "DittoHooks", "OrbisHooks", "f
 SUBBLOCKS = ("attn", "mlp")
 
 QMIN, QMAX = -128, 127
-
-
-def golden(name: str, *functions: str):
-    """The golden model module ``golden.<name>``, checked to offer ``functions``
-    (the three are written concurrently with this package; a missing one is a
-    clear ``ImportError``, not an ``AttributeError`` in the middle of a run)."""
-    import importlib
-
-    module = importlib.import_module(f"golden.{name}")
-    missing = [f for f in functions if not hasattr(module, f)]
-    if missing:
-        raise ImportError(f"golden.{name} lacks {', '.join(missing)} (needed by workloads.hooks)")
-    return module
 
 
 def fp16_bits(x) -> np.ndarray:
@@ -203,9 +192,8 @@ class RaditHooks(Hooks):
         self.frac = alpha_frac
         self.dbu = decide_before_update
         self.reference = reference
-        self.g = golden("radit", "compress_fp16", "code_distance", "alpha_table", "dtsm")
         if schedule in ("linear", "cosine"):
-            table = self.g.alpha_table(steps, schedule, alpha_frac)
+            table = radit.alpha_table(steps, schedule, alpha_frac)
             self.alphas = np.array([table[steps - i] for i in range(steps)], dtype=np.int64)
         self.state: dict[int, dict] = {}
         self.log: list[dict] = []
@@ -222,7 +210,7 @@ class RaditHooks(Hooks):
 
     def _run(self, n, h, compute):
         b = h.shape[0]
-        codes = self.g.compress_fp16(fp16_bits(h)).reshape(b, -1)
+        codes = radit.compress_fp16(fp16_bits(h)).reshape(b, -1)
         st = self.state.get(n)
         out = compute(h)
         if st is None:  # first timestep: no previous codes, always computed
@@ -230,11 +218,11 @@ class RaditHooks(Hooks):
             self.log[-1][n] = {"delta": np.full(b, -1), "skip": np.zeros(b, bool),
                                "theta": np.full(b, -1), "l2": np.full(b, np.nan)}
             return out
-        delta = np.array([self.g.code_distance(st["codes"][i], codes[i]) for i in range(b)], dtype=np.int64)
+        delta = np.array([radit.code_distance(st["codes"][i], codes[i]) for i in range(b)], dtype=np.int64)
         st["deltas"].append(delta)
         if self.schedule in ("linear", "cosine"):
-            th, sk = self.g.dtsm(np.stack(st["deltas"]), self.alphas[1:self.step + 1], alpha_frac=self.frac,
-                                 decide_before_update=self.dbu)
+            th, sk = radit.dtsm(np.stack(st["deltas"]), self.alphas[1:self.step + 1], alpha_frac=self.frac,
+                            decide_before_update=self.dbu)
             theta, skip = th[-1], sk[-1]
         elif self.schedule == "fixed":
             theta, skip = np.full(b, int(self.theta_fixed)), delta < int(self.theta_fixed)
@@ -279,8 +267,6 @@ class DittoHooks(Int8Hooks):
 
     def __init__(self, model, scales: dict, *, defo: bool = True, enabled: bool = True, pes: int = 16):
         super().__init__(model, scales)
-        self.g = golden("ditto", "classify", "differences", "class_counts", "pack_cycles", "itc_cycles",
-                        "linear_step", "defo")
         self.use_defo = defo
         self.enabled = enabled
         self.pes = pes
@@ -296,7 +282,7 @@ class DittoHooks(Int8Hooks):
 
     def _cycles(self, d, passes):
         b, n, k = d.shape
-        return self.g.pack_cycles(self.g.classify(d.reshape(b * n, k))).reshape(b, n).sum(axis=1) * passes
+        return ditto.pack_cycles(ditto.classify(d.reshape(b * n, k))).reshape(b, n).sum(axis=1) * passes
 
     def accumulate(self, block, name, xq):
         key = (block, name)
@@ -308,21 +294,21 @@ class DittoHooks(Int8Hooks):
         counts = {}
         d_act = cur
         cyc_act = self._cycles(d_act, passes)
-        counts["counts_act"] = np.stack([self.g.class_counts(d_act[i]) for i in range(b)])
+        counts["counts_act"] = np.stack([ditto.class_counts(d_act[i]) for i in range(b)])
         if prev is None:
             mode = np.zeros(b, dtype=np.int64)
             cyc_tmp = np.full(b, -1)
             counts["counts_temporal"] = np.full((b, 3), -1)
         else:
-            d_tmp = self.g.differences(cur, prev[0], "temporal")
+            d_tmp = ditto.differences(cur, prev[0], "temporal")
             cyc_tmp = self._cycles(d_tmp, passes)
-            counts["counts_temporal"] = np.stack([self.g.class_counts(d_tmp[i]) for i in range(b)])
+            counts["counts_temporal"] = np.stack([ditto.class_counts(d_tmp[i]) for i in range(b)])
             if not self.enabled:
                 mode = np.zeros(b, dtype=np.int64)
             elif self.step == 1 or not self.use_defo:
                 mode = np.ones(b, dtype=np.int64)
                 if self.step == 1:
-                    self.decision[key] = np.asarray(self.g.defo(self.first_cycles[key], cyc_tmp), dtype=np.int64)
+                    self.decision[key] = np.asarray(ditto.defo(self.first_cycles[key], cyc_tmp), dtype=np.int64)
             else:
                 mode = self.decision[key]
         if self.step == 0:
@@ -336,10 +322,10 @@ class DittoHooks(Int8Hooks):
                 continue
             p_in = None if prev is None else prev[0].reshape(b * n, k)[sel]
             p_out = None if prev is None else prev[1][sel]
-            out[sel], _ = self.g.linear_step(p_in, flat[sel], w, p_out, label)
+            out[sel], _ = ditto.linear_step(p_in, flat[sel], w, p_out, label)
         self.prev[key] = (cur, out)
         self.stats[-1][key] = {**counts, "cycles_act": cyc_act, "cycles_temporal": cyc_tmp,
-                               "cycles_itc": np.full(b, self.g.itc_cycles(n, k) * passes), "mode": mode}
+                               "cycles_itc": np.full(b, ditto.itc_cycles(n, k) * passes), "mode": mode}
         return torch.from_numpy(out.reshape(b, n, -1)).double()
 
 
@@ -381,7 +367,6 @@ class OrbisHooks(Hooks):
         self.eps = eps
         self.max_iter = max_iter
         self.seed = seed
-        self.g = golden("orbis", "quantize_channelwise", "datm", "bsm", "reduce", "restore")
         self.current: dict[int, list] = {}
         self.pairs: dict = {}
         self.iterations: dict = {}
@@ -394,14 +379,14 @@ class OrbisHooks(Hooks):
     def match(self, x: np.ndarray) -> np.ndarray:
         """Pairs for one image's SDPA output ``x`` (tokens x channels)."""
         if self.method == "bsm":
-            return self.g.bsm(x, self.r)
+            return orbis.bsm(x, self.r)
         if self.method == "datm":
-            q, s = self.g.quantize_channelwise(x)
-            res = self.g.datm(q, s, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
-                              seed=self.seed, quantized=True)
+            q, s = orbis.quantize_channelwise(x)
+            res = orbis.datm(q, s, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
+                             seed=self.seed, quantized=True)
         else:
-            res = self.g.datm(x, None, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
-                              seed=self.seed, quantized=False)
+            res = orbis.datm(x, None, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
+                             seed=self.seed, quantized=False)
         self.iterations.setdefault((self.step, self._block), []).append(res.iterations)
         return res.pairs
 
@@ -417,13 +402,13 @@ class OrbisHooks(Hooks):
             return super().sdpa(block, q, k, v)
         b, h, n, d = q.shape
         qkv = torch.cat([q, k, v], dim=1).permute(0, 2, 1, 3).reshape(b, n, 3 * h * d).double().numpy()
-        red = np.stack([self.g.reduce(qkv[i], self.current[block][i])[0] for i in range(b)])
+        red = np.stack([orbis.reduce(qkv[i], self.current[block][i])[0] for i in range(b)])
         m = red.shape[1]
         red = torch.from_numpy(red).float().reshape(b, m, 3 * h, d).permute(0, 2, 1, 3)
         qr, kr, vr = red[:, :h], red[:, h:2 * h], red[:, 2 * h:]
         o = super().sdpa(block, qr.contiguous(), kr.contiguous(), vr.contiguous())  # (b, h, m, d)
         o = o.permute(0, 2, 1, 3).reshape(b, m, h * d).numpy()
-        full = np.stack([self.g.restore(o[i], self.current[block][i]) for i in range(b)])
+        full = np.stack([orbis.restore(o[i], self.current[block][i]) for i in range(b)])
         return torch.from_numpy(full).reshape(b, n, h, d).permute(0, 2, 1, 3)
 
     def sdpa_fraction(self, tokens: int) -> float:

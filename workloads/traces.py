@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
-                   help="PyTorch threads (default 1: on a busy 2-core machine two OpenMP threads that wait "
+                   help="PyTorch threads (default 1: on busy cores two OpenMP threads that wait "
                         "for each other ran several times slower; use 2 on idle cores to train faster)")
     a = p.parse_args(argv)
     set_threads(a.threads)

@@ -7,10 +7,10 @@ The committed checkpoint ``workloads/checkpoints/dit_digits.npz`` was made by::
 (defaults: 1,600 steps of batch 128, AdamW lr 1e-3 with 100 warm-up steps and
 a cosine decay to 1e-4, gradient clipping at 1.0, weight EMA 0.999 (the EMA
 weights are saved), seed 0). It reached a loss of 0.080 in 36 minutes on one
-thread of a machine shared with other builds; on two idle cores
-(``--threads 2``, the default) it takes about 7 minutes. On a loaded machine
-prefer one thread: two OpenMP threads that wait for each other on a busy CPU
-ran 20 times slower here.
+thread of a CPU shared with other builds; on two idle cores
+(``--threads 2``, the default) it takes about 7 minutes. On busy cores
+prefer one thread: two OpenMP threads that wait for each other ran 20 times
+slower.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Arithmetic building blocks: pipelined adder trees and popcount.
 
-These are elaboration-time helpers (functions that add logic to a
+These are elaboration-time builders (functions that add logic to a
 ``Module``), not components, because they sit inside other units' pipelines
 and share those units' clock enables.
 """

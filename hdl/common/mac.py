@@ -2,10 +2,11 @@
 
 Ditto's PE (4 × (5-bit × INT8) with a ×16 shifter on lanes 0 and 2) and the
 A8W8 ITC baseline PE (4 × (INT8 × INT8)) differ only in operand width and the
-shifters; both are built from these helpers, and the Ditto compute unit builds
-``PES`` copies of the datapath under one shared control.
+shifters: both are :class:`AdderTreePE`, and the Ditto compute unit builds
+``PES`` copies of the same datapath under one shared control
+(docs/SPEC.md "PE (compute unit)").
 
-Elaboration-time helpers (functions adding logic to a ``Module``), like
+Elaboration-time builders (functions adding logic to a ``Module``), like
 :mod:`hdl.common.arith`. The adder tree is :func:`hdl.common.arith.adder_tree`.
 
 Timing of a row pipeline built with :func:`row_control`: a beat accepted at
@@ -21,13 +22,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.lib import data, wiring
 
 from .arith import adder_tree
 from .stream import register
 
-__all__ = ["lane_terms", "accumulate", "RowControl", "row_control", "PSUM_BITS"]
+__all__ = ["lane_terms", "accumulate", "RowControl", "row_control", "PSUM_BITS", "WEIGHT_BITS",
+           "PE_LANES", "SHIFT", "pe_layout", "AdderTreePE"]
 
 PSUM_BITS = 32
+WEIGHT_BITS = 8
+PE_LANES = 4
+SHIFT = 4  # a hi part weighs 2^4: d = 16·hi + lo
+
+
+def pe_layout(operand_bits: int) -> data.StructLayout:
+    """Input beat of an adder-tree PE: four operands, their weights, the hi
+    flags of lanes 0 and 2, and the clear/last row control."""
+    return data.StructLayout({
+        "a": data.ArrayLayout(signed(operand_bits), PE_LANES),
+        "w": data.ArrayLayout(signed(WEIGHT_BITS), PE_LANES),
+        "hi": 2,
+        "clear": 1,
+        "last": 1,
+    })
 
 
 def lane_terms(operands, weights, shift_flags=None, shift: int = 4) -> list[Value]:
@@ -81,3 +99,50 @@ def row_control(m: Module, *, i_valid, i_ready, o_valid, o_ready, clear, last,
     with m.If(ce):
         m.d.sync += done.eq(valid & lst)
     return RowControl(ce=ce, acc_en=valid, acc_clear=clr, done=done)
+
+
+class AdderTreePE(wiring.Component):
+    """Four-lane adder-tree PE: registered products, adder tree, partial sum.
+
+    The common structure of :class:`hdl.ditto.ditto_pe.DittoPE` and
+    :class:`hdl.ditto.itc_pe.ITCPE`; a subclass declares its ``i``/``o`` ports
+    as class annotations (``i: In(stream.Signature(pe_layout(bits)))``,
+    ``o: Out(stream.Signature(signed(PSUM_BITS)))``) and sets ``SHIFTERS``:
+    whether lanes 0 and 2 shift their product left by :data:`SHIFT` when their
+    ``hi`` flag is set.
+
+    Timing: products are registered, the adder tree and the partial-sum add
+    take the next cycle; a row's result is on ``o`` ``latency`` = 2 cycles
+    after its last beat was accepted; ``ii`` = 1 while ``o`` is taken as it
+    comes; the whole PE stalls while a result waits.
+    """
+
+    SHIFTERS = False
+
+    def __init__(self):
+        # No parameters: the ports are the subclass's annotations.
+        super().__init__()
+
+    @property
+    def latency(self):
+        """Cycles from a row's accepted ``last`` beat to its sum on ``o``."""
+        return 2
+
+    @property
+    def ii(self):
+        """Cycles between accepted beats while ``o`` is taken as it comes."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.i.payload
+        ctl = row_control(m, i_valid=self.i.valid, i_ready=self.i.ready, o_valid=self.o.valid,
+                          o_ready=self.o.ready, clear=p.clear, last=p.last, stages=self.latency - 1,
+                          name="pe")
+        flags = [p.hi[0], None, p.hi[1], None] if self.SHIFTERS else None
+        terms = lane_terms([p.a[n] for n in range(PE_LANES)], [p.w[n] for n in range(PE_LANES)],
+                           flags, SHIFT)
+        terms = [register(m, t, ce=ctl.ce, name=f"prod{n}") for n, t in enumerate(terms)]
+        psum = accumulate(m, terms, ce=ctl.ce, en=ctl.acc_en, clear=ctl.acc_clear, name="psum")
+        m.d.comb += self.o.payload.eq(psum)
+        return m

@@ -8,19 +8,19 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["stall_pipeline", "register", "SkidBuffer", "check_positive"]
+from .params import check_int
+
+__all__ = ["stall_pipeline", "register", "delay", "SkidBuffer", "check_positive"]
 
 
 def check_positive(name, value, *, minimum=1, maximum=None, power_of_two=False):
-    """Validate an integer generator parameter; raise ``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, not {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be >= {minimum}{upper}, not {value!r}")
-    if power_of_two and value & (value - 1):
-        raise ValueError(f"{name} must be a power of two, not {value!r}")
-    return value
+    """:func:`hdl.common.params.check_int` with a wrong type reported as
+    ``ValueError``: the older convention, kept only for the units that have not
+    moved to ``check_int`` yet."""
+    try:
+        return check_int(name, value, minimum=minimum, maximum=maximum, power_of_two=power_of_two)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def register(m: Module, value, *, ce=None, name: str, shape=None) -> Signal:
@@ -34,6 +34,16 @@ def register(m: Module, value, *, ce=None, name: str, shape=None) -> Signal:
         with m.If(ce):
             m.d.sync += r.eq(value)
     return r
+
+
+def delay(m: Module, value, cycles: int, *, ce=None, name: str) -> Value:
+    """``value`` through ``cycles`` registers (``{name}_d1`` ...), each loading
+    when ``ce`` is high (always when ``ce`` is None): the side band that travels
+    beside a pipelined datapath. ``cycles`` = 0 returns ``value`` itself."""
+    out = Value.cast(value)
+    for j in range(cycles):
+        out = register(m, out, ce=ce, name=f"{name}_d{j + 1}")
+    return out
 
 
 def stall_pipeline(m: Module, i_valid, i_ready, o_valid, o_ready, depth: int, *, name="pipe"):

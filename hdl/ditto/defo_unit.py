@@ -6,7 +6,8 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..common.stream import check_positive, stall_pipeline
+from ..common.params import check_int
+from ..common.stream import stall_pipeline
 from ..registry import unit
 
 __all__ = ["DefoUnit", "DefoOp"]
@@ -54,14 +55,16 @@ class DefoUnit(wiring.Component):
         ``use_diff``, ``decision``, ``cycles_act``, ``cycles_diff``.
 
     Timing: table read (1 cycle), compare and write-back (1 cycle): the
-    answer leaves 2 cycles after the command; II = 1, back-to-back commands on
-    one layer see each other's writes (transparent read).
+    answer leaves ``latency`` = 2 cycles after the command; ``ii`` = 1,
+    back-to-back commands on one layer see each other's writes (transparent
+    read).
+
+    Implements docs/SPEC.md "Defo unit".
     """
 
-    LATENCY = 2
-
     def __init__(self, *, entries=512):
-        self._entries = check_positive("entries", entries, maximum=1 << 16)
+        self._entries = check_int("entries", entries, maximum=1 << 16)
+        entries = self._entries
         self._entry = data.StructLayout({"act": CYCLE_BITS, "diff": CYCLE_BITS, "decision": 1})
         super().__init__({
             "tick": In(1),
@@ -70,12 +73,25 @@ class DefoUnit(wiring.Component):
                 "use_diff": 1, "decision": 1, "cycles_act": CYCLE_BITS, "cycles_diff": CYCLE_BITS}))),
         })
 
-    entries = property(lambda self: self._entries)
+    @property
+    def entries(self):
+        return self._entries
+
+    @property
+    def latency(self):
+        """Cycles from an accepted command to its answer on ``o``."""
+        return 2
+
+    @property
+    def ii(self):
+        """Cycles between accepted commands while ``o`` is ready."""
+        return 1
 
     def elaborate(self, platform):
         m = Module()
         top = (1 << CYCLE_BITS) - 1
-        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, 2, name="defo")
+        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, self.latency,
+                            name="defo")
         accept = self.i.valid & self.i.ready
         p = self.i.payload
 

@@ -5,13 +5,13 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
-from ..common.mac import PSUM_BITS, accumulate, lane_terms, row_control
+from ..common.mac import PSUM_BITS, SHIFT, WEIGHT_BITS, accumulate, lane_terms, row_control
+from ..common.params import check_int
 from ..common.stream import register
-from ..common.stream import check_positive
 from ..registry import unit
 from .ditto_encoder import LANES, encoder_out_layout
-from .ditto_pe import SHIFT, WEIGHT_BITS
 
 __all__ = ["DittoComputeUnit"]
 
@@ -53,16 +53,17 @@ class DittoComputeUnit(wiring.Component):
         One beat per row: PE n's 32-bit sum (wraps modulo 2^32).
 
     Timing: weight read (1 cycle), registered products (1 cycle), adder tree
-    and partial sum: a row's result leaves 3 cycles after its last beat was
-    accepted; II = 1 while results are taken as they come.
+    and partial sum: a row's result leaves ``latency`` = 3 cycles after its
+    last beat was accepted; ``ii`` = 1 while results are taken as they come.
+
+    Implements docs/SPEC.md "PE (compute unit)".
     """
 
-    LATENCY = 3
-
     def __init__(self, *, pes=16, max_row=1152):
-        self._pes = check_positive("pes", pes, maximum=256)
-        self._max_row = check_positive("max_row", max_row, minimum=2, maximum=1 << 16)
-        self._index_bits = max(1, (max_row - 1).bit_length())
+        self._pes = check_int("pes", pes, maximum=256)
+        self._max_row = check_int("max_row", max_row, minimum=2, maximum=1 << 16)
+        self._index_bits = bits_for(self._max_row - 1)
+        pes, max_row = self._pes, self._max_row
         super().__init__({
             "w": In(stream.Signature(data.StructLayout({
                 "addr": range(max_row), "row": data.ArrayLayout(signed(WEIGHT_BITS), pes)}))),
@@ -70,8 +71,28 @@ class DittoComputeUnit(wiring.Component):
             "o": Out(stream.Signature(data.ArrayLayout(signed(PSUM_BITS), pes))),
         })
 
-    pes = property(lambda self: self._pes)
-    max_row = property(lambda self: self._max_row)
+    @property
+    def pes(self):
+        return self._pes
+
+    @property
+    def max_row(self):
+        return self._max_row
+
+    @property
+    def index_bits(self):
+        """Bits of a lane's element index (as the encoder's with the same ``max_row``)."""
+        return self._index_bits
+
+    @property
+    def latency(self):
+        """Cycles from a row's accepted ``last`` beat to its sums on ``o``."""
+        return 3
+
+    @property
+    def ii(self):
+        """Cycles between accepted beats while results are taken as they come."""
+        return 1
 
     def elaborate(self, platform):
         m = Module()
@@ -83,7 +104,8 @@ class DittoComputeUnit(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += first.eq(p.last)
         ctl = row_control(m, i_valid=self.i.valid, i_ready=self.i.ready, o_valid=self.o.valid,
-                          o_ready=self.o.ready, clear=first, last=p.last, stages=2, name="cu")
+                          o_ready=self.o.ready, clear=first, last=p.last, stages=self.latency - 1,
+                          name="cu")
 
         # Weights: one word per element index, four read ports (one per lane).
         mem = m.submodules.weights = Memory(shape=unsigned(WEIGHT_BITS * pes), depth=self._max_row, init=[])

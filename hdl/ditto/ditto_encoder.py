@@ -5,9 +5,10 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
 from ..common.arith import adder_tree
-from ..common.stream import check_positive
+from ..common.params import check_int
 from ..registry import unit
 
 __all__ = ["DittoEncoder", "Mode", "lane_layout", "encoder_out_layout", "stats_layout"]
@@ -40,10 +41,6 @@ def encoder_out_layout(index_bits: int) -> data.StructLayout:
 stats_layout = data.StructLayout({
     "zero": COUNT_BITS, "low": COUNT_BITS, "full": COUNT_BITS, "cycles": COUNT_BITS,
 })
-
-
-def _bits_for(n: int) -> int:
-    return max(1, int(n).bit_length())
 
 
 @unit("ditto_encoder", golden="golden.ditto.encode", testbench="sim.ditto.tb_ditto_encoder")
@@ -103,16 +100,20 @@ class DittoEncoder(wiring.Component):
     entries (no combinational path from ``o.ready``): II = 1 on the input
     while the output keeps up, one output beat per cycle while the queue holds
     a closed cycle. A layer end waits while the previous layer's ``stats`` beat
-    is still untaken.
+    is still untaken. ``latency`` = 1 (beat to the packed cycle it closes),
+    ``ii`` = 1 (input beats while the output keeps up).
+
+    Implements docs/SPEC.md "Encoding unit".
     """
 
     def __init__(self, *, in_lanes=8, max_row=1152, queue_depth=32, max_offset=256):
-        self._in_lanes = check_positive("in_lanes", in_lanes, maximum=32)
-        self._max_row = check_positive("max_row", max_row, minimum=in_lanes, maximum=1 << 20)
-        self._queue_depth = check_positive("queue_depth", queue_depth, minimum=2 * (in_lanes + 1),
-                                           maximum=1024, power_of_two=True)
-        self._max_offset = check_positive("max_offset", max_offset, maximum=1 << 16, power_of_two=True)
-        self._index_bits = _bits_for(max_row - 1)
+        self._in_lanes = check_int("in_lanes", in_lanes, maximum=32)
+        self._max_row = check_int("max_row", max_row, minimum=self._in_lanes, maximum=1 << 20)
+        self._queue_depth = check_int("queue_depth", queue_depth, minimum=2 * (self._in_lanes + 1),
+                                      maximum=1024, power_of_two=True)
+        self._max_offset = check_int("max_offset", max_offset, maximum=1 << 16, power_of_two=True)
+        self._index_bits = bits_for(self._max_row - 1)
+        in_lanes, max_offset = self._in_lanes, self._max_offset
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "cur": data.ArrayLayout(signed(8), in_lanes),
@@ -126,17 +127,42 @@ class DittoEncoder(wiring.Component):
             "stats": Out(stream.Signature(stats_layout)),
         })
 
-    in_lanes = property(lambda self: self._in_lanes)
-    max_row = property(lambda self: self._max_row)
-    queue_depth = property(lambda self: self._queue_depth)
-    max_offset = property(lambda self: self._max_offset)
-    index_bits = property(lambda self: self._index_bits)
+    @property
+    def in_lanes(self):
+        return self._in_lanes
+
+    @property
+    def max_row(self):
+        return self._max_row
+
+    @property
+    def queue_depth(self):
+        return self._queue_depth
+
+    @property
+    def max_offset(self):
+        return self._max_offset
+
+    @property
+    def index_bits(self):
+        """Bits of a lane's element index."""
+        return self._index_bits
+
+    @property
+    def latency(self):
+        """Cycles from the beat holding a packed cycle's closing element to that cycle on ``o``."""
+        return 1
+
+    @property
+    def ii(self):
+        """Cycles between accepted input beats while the output keeps up."""
+        return 1
 
     def elaborate(self, platform):
         m = Module()
         n_in, q_depth = self._in_lanes, self._queue_depth
-        q_bits = _bits_for(q_depth - 1)
-        pos_bits = _bits_for(self._max_row)         # element index, up to K for the row-end marker
+        q_bits = bits_for(q_depth - 1)
+        pos_bits = bits_for(self._max_row)         # element index, up to K for the row-end marker
         p = self.i.payload
         accept = self.i.valid & self.i.ready
 

@@ -1,46 +1,32 @@
 """Ditto PE: adder-tree MAC of four 5-bit lane operands × INT8 weights with a
 ×16 shifter on lanes 0 and 2 (Ditto §V-B, Fig. 12; docs/SPEC.md "PE (compute unit)")."""
 
-from amaranth.hdl import Module, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import signed
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from ..common.mac import PSUM_BITS, accumulate, lane_terms, row_control
-from ..common.stream import register
+from ..common.mac import PE_LANES as LANES
+from ..common.mac import PSUM_BITS, SHIFT, WEIGHT_BITS, AdderTreePE, pe_layout
 from ..registry import unit
 
-__all__ = ["DittoPE", "OPERAND_BITS", "WEIGHT_BITS", "LANES", "pe_layout"]
+__all__ = ["DittoPE", "OPERAND_BITS", "WEIGHT_BITS", "SHIFT", "LANES", "pe_layout"]
 
 OPERAND_BITS = 5  # 4-bit nibble + extension bit: low parts, hi parts and lo parts are exact
-WEIGHT_BITS = 8
-LANES = 4
-SHIFT = 4
-
-
-def pe_layout(operand_bits: int) -> data.StructLayout:
-    """Input beat of an adder-tree PE: four operands, their weights, the hi
-    flags of lanes 0 and 2, and the clear/last row control."""
-    return data.StructLayout({
-        "a": data.ArrayLayout(signed(operand_bits), LANES),
-        "w": data.ArrayLayout(signed(WEIGHT_BITS), LANES),
-        "hi": 2,
-        "clear": 1,
-        "last": 1,
-    })
 
 
 @unit("ditto_pe", golden="golden.ditto.pe_step", testbench="sim.ditto.tb_ditto_pe")
-class DittoPE(wiring.Component):
+class DittoPE(AdderTreePE):
     """Ditto PE (A4W8): four 5-bit lane operands × INT8 weights, ×16 on hi lanes 0/2, adder tree, 32-bit psum.
 
     Four multipliers, the shifters, an adder tree and a 32-bit partial-sum
-    register with clear/accumulate control (§V-B, Fig. 12).
+    register with clear/accumulate control (§V-B, Fig. 12); the structure is
+    :class:`hdl.common.mac.AdderTreePE`, shared with the ITC baseline PE.
 
     The paper's 4-bit × 8-bit multiplier is a 5-bit × 8-bit signed one here
-    (docs/SPEC.md): a lane carries a low difference in [−8, 7], the hi part of a
-    full difference in [−16, 15] or its lo part in [0, 15]. A hi part sits in
-    lane 0 or 2 and its product is shifted left by 4 (``hi`` bit 0 for lane 0,
-    bit 1 for lane 2), so 16·hi·w + lo·w = d·w exactly.
+    (docs/SPEC.md "Encoding unit"): a lane carries a low difference in [−8, 7],
+    the hi part of a full difference in [−16, 15] or its lo part in [0, 15]. A
+    hi part sits in lane 0 or 2 and its product is shifted left by 4 (``hi``
+    bit 0 for lane 0, bit 1 for lane 2), so 16·hi·w + lo·w = d·w exactly.
 
     Parameters
     ----------
@@ -58,27 +44,14 @@ class DittoPE(wiring.Component):
         32 bits).
 
     Timing: products are registered, the adder tree and the partial-sum add
-    take the next cycle; a row's result is on ``o`` 2 cycles after its last
-    beat was accepted. II = 1 while ``o`` is taken as it comes; the whole PE
-    stalls while a result waits.
+    take the next cycle; a row's result is on ``o`` ``latency`` = 2 cycles
+    after its last beat was accepted. ``ii`` = 1 while ``o`` is taken as it
+    comes; the whole PE stalls while a result waits.
+
+    Implements docs/SPEC.md "PE (compute unit)".
     """
 
-    LATENCY = 2
+    i: In(stream.Signature(pe_layout(OPERAND_BITS)))
+    o: Out(stream.Signature(signed(PSUM_BITS)))
 
-    def __init__(self):
-        super().__init__({
-            "i": In(stream.Signature(pe_layout(OPERAND_BITS))),
-            "o": Out(stream.Signature(signed(PSUM_BITS))),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        p = self.i.payload
-        ctl = row_control(m, i_valid=self.i.valid, i_ready=self.i.ready, o_valid=self.o.valid,
-                          o_ready=self.o.ready, clear=p.clear, last=p.last, stages=1, name="pe")
-        flags = [p.hi[0], None, p.hi[1], None]
-        terms = lane_terms([p.a[n] for n in range(LANES)], [p.w[n] for n in range(LANES)], flags, SHIFT)
-        terms = [register(m, t, ce=ctl.ce, name=f"prod{n}") for n, t in enumerate(terms)]
-        psum = accumulate(m, terms, ce=ctl.ce, en=ctl.acc_en, clear=ctl.acc_clear, name="psum")
-        m.d.comb += self.o.payload.eq(psum)
-        return m
+    SHIFTERS = True

@@ -1,33 +1,40 @@
 """ORBIS DATM engine: Distribution-Aware Token Matching in hardware (ORBIS
 §3.2-3.3, Algorithm 1, Fig. 6; docs/SPEC.md "DATM engine")."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, ceil_log2
 
 from ..common.min_tree import min_tree, min_tree_latency
+from ..common.params import check_int
 from ..common.sorting import bitonic_latency
-from ..common.stream import check_positive
+from ..common.stream import delay, register, stall_pipeline
 from ..registry import unit
 from .orbis_dau import chunk_latency, distance_chunk
 from .orbis_topk import OrbisTopK
 
-__all__ = ["OrbisDATM"]
+__all__ = ["OrbisDATM", "CODE_WIDTH", "QMIN", "QMAX"]
 
-CODE_WIDTH = 4
 QMIN = -8
 QMAX = 7
-
-
-def _bits(v: int) -> int:
-    return max(1, int(v).bit_length())
+CODE_WIDTH = bits_for(QMIN)
+#: The largest squared code difference (q_a - q_b)², one channel's term of a
+#: distance before its weight: (QMAX - QMIN)² = 225.
+MAX_CODE_DIFF_SQUARED = (QMAX - QMIN) ** 2
+#: The largest code magnitude, which bounds a group sum Σ q over n members by n·|QMIN|.
+MAX_CODE_MAGNITUDE = max(-QMIN, QMAX)
 
 
 @unit("orbis_datm", golden="golden.orbis.datm", testbench="sim.orbis.tb_orbis_datm")
 class OrbisDATM(wiring.Component):
-    """DATM engine: dst/src init, DAU + min-tree pairing, loss and convergence
-    check, division-free dst update, iteration, bitonic top-k, index pairs out.
+    """DATM engine: stride init, DAU + min-tree pairing, ε convergence, division-free dst update, top-k pairs.
+
+    Dst/src initialisation, pairing, loss and convergence check, dst update,
+    iteration, bitonic top-k and the (src, dst) index pairs out.
 
     One run: a ``cmd`` beat (k, iteration cap, ε, seed), then ⌈C/L⌉ beats of
     fixed-point scales S_c on ``scales`` (the QE's output format) and N·⌈C/L⌉
@@ -95,7 +102,9 @@ class OrbisDATM(wiring.Component):
     scale_width : int
         Bits of the fixed-point scales S_c (default 13, the QE's for 8-bit data).
     scale_frac : int
-        Fraction bits F of S_c and of w_c (default 8).
+        Fraction bits F of S_c and of w_c (default 8). The largest scale must
+        give a non-zero weight, round((2^scale_width - 1)² / 2^F) >= 1;
+        otherwise every weight is 0 and the engine is rejected.
     eps_frac : int
         Fraction bits of ε (default 16).
     iter_width : int
@@ -115,362 +124,447 @@ class OrbisDATM(wiring.Component):
         iteration number from 1, ``last`` on the final iteration.
     pairs : ``Out(stream.Signature(StructLayout({"src", "dst", "last"})))``
         k' beats, ascending (loss, src), ``last`` on the final one.
+
+    Latency and initiation interval depend on the data (iterations until
+    convergence, k'): the schedule above and ``golden.orbis.datm_cycles``
+    give them; there is no fixed ``latency``.
+
+    Implements docs/SPEC.md "DATM engine" and the ORBIS side of
+    "Decisions taken while building".
     """
 
     def __init__(self, *, num_tokens=64, channels=32, num_dst=16, ch_lanes=8, scale_width=13,
                  scale_frac=8, eps_frac=16, iter_width=8, topk_register_every=3):
-        self._n = check_positive("num_tokens", num_tokens, minimum=2, maximum=1 << 12)
-        self._c = check_positive("channels", channels, maximum=1 << 14)
-        self._d = check_positive("num_dst", num_dst, maximum=num_tokens - 1)
-        self._l = check_positive("ch_lanes", ch_lanes, maximum=256)
-        self._sw = check_positive("scale_width", scale_width, maximum=24)
-        self._f = check_positive("scale_frac", scale_frac, minimum=0, maximum=24)
-        self._ef = check_positive("eps_frac", eps_frac, minimum=0, maximum=32)
-        self._itw = check_positive("iter_width", iter_width, maximum=16)
-        self._tre = check_positive("topk_register_every", topk_register_every, maximum=64)
-        n, c, d, l = num_tokens, channels, num_dst, ch_lanes
-        self._cb = -(-c // l)
-        self._iw = _bits(n - 1)
-        self._slw = _bits(d - 1)
-        self._size = 1 << (n - 1).bit_length()
-        smax = (1 << scale_width) - 1
-        self._wmax = (smax * smax + ((1 << scale_frac) >> 1)) >> scale_frac
-        self._ww = _bits(self._wmax)
-        self._dist_w = _bits(c * 225 * self._wmax)
-        self._tot_w = _bits(n * c * 225 * self._wmax)
-        self._sum_w = _bits(8 * n) + 1
+        self._num_tokens = check_int("num_tokens", num_tokens, minimum=2, maximum=1 << 12)
+        self._channels = check_int("channels", channels, maximum=1 << 14)
+        self._num_dst = check_int("num_dst", num_dst, maximum=self._num_tokens - 1)
+        self._ch_lanes = check_int("ch_lanes", ch_lanes, maximum=256)
+        self._scale_width = check_int("scale_width", scale_width, maximum=24)
+        self._scale_frac = check_int("scale_frac", scale_frac, minimum=0, maximum=24)
+        self._eps_frac = check_int("eps_frac", eps_frac, minimum=0, maximum=32)
+        self._iter_width = check_int("iter_width", iter_width, maximum=16)
+        self._topk_register_every = check_int("topk_register_every", topk_register_every, maximum=64)
+        n, c, l = self._num_tokens, self._channels, self._ch_lanes
+        self._chunks = -(-c // l)
+        self._token_width = bits_for(n - 1)
+        self._slot_width = bits_for(self._num_dst - 1)
+        self._topk_size = 1 << ceil_log2(n)
+        largest_scale = (1 << self._scale_width) - 1
+        self._weight_max = self._weight(largest_scale)
+        if self._weight_max == 0:
+            raise ValueError(
+                f"scale_frac must leave the largest scale a non-zero weight: with scale_width="
+                f"{self._scale_width} every weight round(S²/2^{self._scale_frac}) is 0, not {scale_frac!r}")
+        self._weight_width = bits_for(self._weight_max)
+        self._dist_width = bits_for(c * MAX_CODE_DIFF_SQUARED * self._weight_max)
+        self._total_width = bits_for(n * c * MAX_CODE_DIFF_SQUARED * self._weight_max)
+        self._sum_width = bits_for(MAX_CODE_MAGNITUDE * n) + 1  # signed Σ q of up to n codes
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({
-                "k": range(n + 1), "max_iter": iter_width, "eps": eps_frac + 1, "seed": self._iw}))),
-            "scales": In(stream.Signature(data.ArrayLayout(unsigned(scale_width), l))),
+                "k": range(n + 1), "max_iter": self._iter_width, "eps": self._eps_frac + 1,
+                "seed": self._token_width}))),
+            "scales": In(stream.Signature(data.ArrayLayout(unsigned(self._scale_width), l))),
             "tokens": In(stream.Signature(data.ArrayLayout(signed(CODE_WIDTH), l))),
             "losses": Out(stream.Signature(data.StructLayout({
-                "total": self._tot_w, "iteration": iter_width, "last": 1}))),
+                "total": self._total_width, "iteration": self._iter_width, "last": 1}))),
             "pairs": Out(stream.Signature(data.StructLayout({
-                "src": self._iw, "dst": self._iw, "last": 1}))),
+                "src": self._token_width, "dst": self._token_width, "last": 1}))),
         })
+
+    def _weight(self, scale):
+        """w = round(S² / 2^F), half up: the DAU weight of a channel with scale S."""
+        return (scale * scale + ((1 << self._scale_frac) >> 1)) >> self._scale_frac
+
+    @property
+    def num_tokens(self):
+        return self._num_tokens
+
+    @property
+    def channels(self):
+        return self._channels
+
+    @property
+    def num_dst(self):
+        return self._num_dst
+
+    @property
+    def ch_lanes(self):
+        return self._ch_lanes
+
+    @property
+    def scale_width(self):
+        return self._scale_width
+
+    @property
+    def scale_frac(self):
+        return self._scale_frac
+
+    @property
+    def eps_frac(self):
+        return self._eps_frac
+
+    @property
+    def iter_width(self):
+        return self._iter_width
+
+    @property
+    def topk_register_every(self):
+        return self._topk_register_every
 
     @property
     def chunks(self):
-        return self._cb
+        """CB = ⌈C/L⌉, memory words per token."""
+        return self._chunks
 
     @property
     def topk_latency(self):
-        return bitonic_latency(self._size, self._tre) + 2
+        """Cycles from a set accepted by the top-k network to its first key."""
+        return bitonic_latency(self._topk_size, self._topk_register_every) + 2
+
+    # ------------------------------------------------------------------ elaboration
 
     def elaborate(self, platform):
         m = Module()
-        n, d, l, cb = self._n, self._d, self._l, self._cb
-        iw, slw, f = self._iw, self._slw, self._f
-        ncb, dcb = n * cb, d * cb
-        cl = chunk_latency(l)
-        ml = min_tree_latency(d)
-        pad_lanes = [j for j in range(l) if (cb - 1) * l + j >= self._c]
+        mem = self._storage(m)
+        m.submodules.topk = topk = OrbisTopK(size=self._topk_size, loss_width=self._dist_width,
+                                             register_every=self._topk_register_every)
+        run = self._run_state(m)
+        dp = self._datapath(m, mem, run)
+        self._control(m, mem, run, dp, topk)
+        return m
 
-        # ---------------------------------------------------------------- storage
-        m.submodules.tok_mem = tok_mem = Memory(shape=unsigned(CODE_WIDTH * l), depth=ncb, init=[])
-        m.submodules.w_mem = w_mem = Memory(shape=unsigned(self._ww * l), depth=cb, init=[])
+    def _storage(self, m):
+        """The five memories and their ports."""
+        n, d, l, cb = self._num_tokens, self._num_dst, self._ch_lanes, self._chunks
+        m.submodules.tok_mem = tok_mem = Memory(shape=unsigned(CODE_WIDTH * l), depth=n * cb, init=[])
+        m.submodules.w_mem = w_mem = Memory(shape=unsigned(self._weight_width * l), depth=cb, init=[])
         m.submodules.dst_mem = dst_mem = Memory(shape=unsigned(CODE_WIDTH * l * d), depth=cb, init=[])
-        m.submodules.sum_mem = sum_mem = Memory(shape=unsigned(self._sum_w * l * d), depth=cb, init=[])
-        m.submodules.asg_mem = asg_mem = Memory(shape=unsigned(slw), depth=n, init=[])
+        m.submodules.sum_mem = sum_mem = Memory(shape=unsigned(self._sum_width * l * d), depth=cb, init=[])
+        m.submodules.asg_mem = asg_mem = Memory(shape=unsigned(self._slot_width), depth=n, init=[])
+        # One local per port: Amaranth names a port's Verilog nets after it.
         tok_wr = tok_mem.write_port()
         tok_rd = tok_mem.read_port()
         w_wr = w_mem.write_port()
         w_rd = w_mem.read_port()
         dst_wr = dst_mem.write_port(granularity=CODE_WIDTH * l)
         dst_rd = dst_mem.read_port()
-        sum_wr = sum_mem.write_port(granularity=self._sum_w * l)
+        sum_wr = sum_mem.write_port(granularity=self._sum_width * l)
+        # The sum is read-modify-written on consecutive cycles of one chunk
+        # address, so the read must see the write of the cycle before.
         sum_rd = sum_mem.read_port(transparent_for=(sum_wr,))
         asg_wr = asg_mem.write_port()
         asg_rd = asg_mem.read_port()
+        return SimpleNamespace(tok_wr=tok_wr, tok_rd=tok_rd, w_wr=w_wr, w_rd=w_rd, dst_wr=dst_wr, dst_rd=dst_rd,
+                               sum_wr=sum_wr, sum_rd=sum_rd, asg_wr=asg_wr, asg_rd=asg_rd)
 
-        m.submodules.topk = topk = OrbisTopK(size=self._size, loss_width=self._dist_w,
-                                             register_every=self._tre)
+    def _run_state(self, m):
+        """Registers of a run: the command, the dst slots and group sizes, the
+        best member per slot, the top-k keys, the losses and the issue counters."""
+        n, d, cb = self._num_tokens, self._num_dst, self._chunks
+        tw = self._token_width
+        ncb, dcb = n * cb, d * cb
+        run = SimpleNamespace()
+        run.k = Signal(range(n + 1), name="k_reg")
+        run.max_iter = Signal(self._iter_width, name="max_iter")
+        run.eps = Signal(self._eps_frac + 1, name="eps")
+        run.seed = Signal(tw, name="seed")
+        run.dst_token = [Signal(tw, name=f"dst_idx{j}") for j in range(d)]
+        run.group_size = [Signal(range(n + 1), name=f"count{j}") for j in range(d)]
+        run.best_token = [Signal(tw, name=f"best_t{j}") for j in range(d)]
+        run.best_valid = [Signal(name=f"best_v{j}") for j in range(d)]
+        run.key_loss = [Signal(self._dist_width, name=f"key_loss{j}") for j in range(n)]
+        run.key_is_src = Signal(n, name="key_src")
+        run.total = Signal(self._total_width, name="total")
+        run.prev_total = Signal(self._total_width, name="prev")
+        run.iteration = Signal(self._iter_width, name="iteration")
+        # At most N - D tokens are srcs.
+        run.k_eff = Signal(range(n + 1), name="k_eff")
+        m.d.comb += run.k_eff.eq(Mux(run.k > n - d, n - d, run.k))
 
-        k_reg = Signal(range(n + 1))
-        max_iter = Signal(self._itw)
-        eps = Signal(self._ef + 1)
-        seed = Signal(iw)
-        dst_idx = [Signal(iw, name=f"dst_idx{j}") for j in range(d)]
-        dst_arr = Array(dst_idx)
-        count = [Signal(range(n + 1), name=f"count{j}") for j in range(d)]
-        count_arr = Array(count)
-        best_t = [Signal(iw, name=f"best_t{j}") for j in range(d)]
-        best_v = [Signal(name=f"best_v{j}") for j in range(d)]
-        key_loss = [Signal(self._dist_w, name=f"key_loss{j}") for j in range(n)]
-        key_src = Signal(n)
-        total = Signal(self._tot_w)
-        prev = Signal(self._tot_w)
-        iteration = Signal(self._itw)
-        k_eff = Signal(range(n + 1))
-        m.d.comb += k_eff.eq(Mux(k_reg > n - d, n - d, k_reg))
+        # Issue counters: token, chunk within the token, token-memory address,
+        # and the cycle within the current state.
+        pair_latency = chunk_latency(self._ch_lanes) + min_tree_latency(d)
+        run.phase = Signal(range(max(ncb, dcb) + pair_latency + 8), name="phase")
+        run.token = Signal(range(n + 1), name="t_cnt")
+        run.chunk = Signal(range(cb), name="c_cnt")
+        run.addr = Signal(range(ncb + 1), name="addr")
+        run.last_chunk = Signal(name="last_chunk")
+        run.first_chunk = Signal(name="first_chunk")
+        m.d.comb += [run.last_chunk.eq(run.chunk == cb - 1), run.first_chunk.eq(run.chunk == 0)]
+        return run
 
-        # ---------------------------------------------------------------- counters
-        phase = Signal(range(max(ncb, dcb) + cl + ml + 8))
-        t_cnt = Signal(range(n + 1))
-        c_cnt = Signal(range(cb))
-        addr = Signal(range(ncb + 1))
-        last_chunk = Signal()
-        m.d.comb += last_chunk.eq(c_cnt == cb - 1)
+    @staticmethod
+    def _restart(run):
+        return [run.phase.eq(0), run.token.eq(0), run.chunk.eq(0), run.addr.eq(0)]
 
-        def restart():
-            return [phase.eq(0), t_cnt.eq(0), c_cnt.eq(0), addr.eq(0)]
+    @staticmethod
+    def _advance(m, run):
+        m.d.sync += [run.addr.eq(run.addr + 1), run.chunk.eq(Mux(run.last_chunk, 0, run.chunk + 1))]
+        with m.If(run.last_chunk):
+            m.d.sync += run.token.eq(run.token + 1)
 
-        def advance():
-            m.d.sync += [addr.eq(addr + 1), c_cnt.eq(Mux(last_chunk, 0, c_cnt + 1))]
-            with m.If(last_chunk):
-                m.d.sync += t_cnt.eq(t_cnt + 1)
+    def _datapath(self, m, mem, run):
+        """Pairing (D DAU lanes + min tree), select (Σ w (n·q - Σq)²), group
+        sums and dst copy; every path reads the memories at the issue counters
+        and answers one cycle later."""
+        n, d, l = self._num_tokens, self._num_dst, self._ch_lanes
+        tw, slw, sw, ww = self._token_width, self._slot_width, self._sum_width, self._weight_width
+        chunk_lat = chunk_latency(l)
+        min_lat = min_tree_latency(d)
+        dp = SimpleNamespace()
 
-        def delay(sig, cycles, name):
-            """``sig`` ``cycles`` cycles later (free-running shift register)."""
-            out = sig
-            for j in range(cycles):
-                r = Signal.like(sig, name=f"{name}_d{j + 1}")
-                m.d.sync += r.eq(out)
-                out = r
-            return out
-
-        # ---------------------------------------------------------------- pairing datapath
-        # Issue: token t_cnt, chunk c_cnt. Memories answer one cycle later.
-        is_dst = Signal()
-        own_slot = Signal(slw)
-        hits = Signal(d)
-        m.d.comb += hits.eq(Cat(*[dst_idx[j] == t_cnt for j in range(d)]))
-        m.d.comb += is_dst.eq(hits.any())
+        # Pairing: token `run.token`, chunk `run.chunk` against every dst slot.
+        own_slot = Signal(slw, name="own_slot")
+        hits = Signal(d, name="hits")
+        is_dst = Signal(name="is_dst")
+        m.d.comb += [hits.eq(Cat(*[run.dst_token[j] == run.token for j in range(d)])), is_dst.eq(hits.any())]
         for j in range(d):
             with m.If(hits[j]):
                 m.d.comb += own_slot.eq(j)
-        pair_issue = Signal()
-        first_chunk = Signal()
-        m.d.comb += first_chunk.eq(c_cnt == 0)
+        dp.pair_issue = Signal(name="pair_issue")
 
-        src_codes = [tok_rd.data[j * CODE_WIDTH:(j + 1) * CODE_WIDTH].as_signed() for j in range(l)]
-        weights = [w_rd.data[j * self._ww:(j + 1) * self._ww] for j in range(l)]
+        src_codes = [mem.tok_rd.data[j * CODE_WIDTH:(j + 1) * CODE_WIDTH].as_signed() for j in range(l)]
+        weights = [mem.w_rd.data[j * ww:(j + 1) * ww] for j in range(l)]
         dists = []
-        pair_first = delay(first_chunk, 1 + cl, "pair_first")
+        pair_first = delay(m, run.first_chunk, 1 + chunk_lat, name="pair_first")
         for j in range(d):
             base = j * l * CODE_WIDTH
-            dst_codes = [dst_rd.data[base + i * CODE_WIDTH:base + (i + 1) * CODE_WIDTH].as_signed()
+            dst_codes = [mem.dst_rd.data[base + i * CODE_WIDTH:base + (i + 1) * CODE_WIDTH].as_signed()
                          for i in range(l)]
             chunk = distance_chunk(m, src_codes, dst_codes, weights, name=f"dau{j}")
-            acc = Signal(self._dist_w, name=f"acc{j}")
+            acc = Signal(self._dist_width, name=f"acc{j}")
             m.d.sync += acc.eq(Mux(pair_first, chunk, acc + chunk))
             dists.append(acc)
         min_val, min_idx = min_tree(m, dists, name="mint")
-        wb_delay = 2 + cl + ml
-        wb_valid = delay(pair_issue & last_chunk, wb_delay, "pair_valid")
-        wb_t = delay(t_cnt[:iw], wb_delay, "pair_t")
-        wb_dst = delay(is_dst, wb_delay, "pair_isdst")
-        wb_own = delay(own_slot, wb_delay, "pair_own")
-        wb_slot = Signal(slw)
-        wb_loss = Signal(self._dist_w)
-        m.d.comb += [wb_slot.eq(Mux(wb_dst, wb_own, min_idx[:slw])),
-                     wb_loss.eq(Mux(wb_dst, 0, min_val))]
+        # Issue to write-back: memory read, DAU chunk, accumulation, min tree.
+        dp.pair_drain = 2 + chunk_lat + min_lat
+        dp.wb_valid = delay(m, dp.pair_issue & run.last_chunk, dp.pair_drain, name="pair_valid")
+        dp.wb_token = delay(m, run.token[:tw], dp.pair_drain, name="pair_t")
+        dp.wb_is_dst = delay(m, is_dst, dp.pair_drain, name="pair_isdst")
+        wb_own = delay(m, own_slot, dp.pair_drain, name="pair_own")
+        dp.wb_slot = Signal(slw, name="wb_slot")
+        dp.wb_loss = Signal(self._dist_width, name="wb_loss")
+        # A dst token stays in its own slot at loss 0.
+        m.d.comb += [dp.wb_slot.eq(Mux(dp.wb_is_dst, wb_own, min_idx[:slw])),
+                     dp.wb_loss.eq(Mux(dp.wb_is_dst, 0, min_val))]
 
-        # ---------------------------------------------------------------- select datapath
-        sel_issue = Signal()
-        sel_a = Signal(slw)
-        m.d.comb += sel_a.eq(asg_rd.data)
-        n_a = Signal(range(n + 1))
-        m.d.comb += n_a.eq(count_arr[sel_a])
-        sum_lanes = []
+        # Select: Σ_c w_c (n·q_t,c - Σq_c)² of token t against its own group.
+        dp.sel_issue = Signal(name="sel_issue")
+        dp.sel_slot_now = Signal(slw, name="sel_a")
+        m.d.comb += dp.sel_slot_now.eq(mem.asg_rd.data)
+        dp.group_size_now = Signal(range(n + 1), name="n_a")
+        m.d.comb += dp.group_size_now.eq(Array(run.group_size)[dp.sel_slot_now])
+        dp.sum_lanes = []
         for i in range(l):
-            lane_vals = [sum_rd.data[(j * l + i) * self._sum_w:(j * l + i + 1) * self._sum_w].as_signed()
-                         for j in range(d)]
-            sv = Signal(signed(self._sum_w), name=f"sel_sum{i}")
-            m.d.comb += sv.eq(Array(lane_vals)[sel_a])
-            sum_lanes.append(sv)
+            lane_vals = [mem.sum_rd.data[(j * l + i) * sw:(j * l + i + 1) * sw].as_signed() for j in range(d)]
+            sv = Signal(signed(sw), name=f"sel_sum{i}")
+            m.d.comb += sv.eq(Array(lane_vals)[dp.sel_slot_now])
+            dp.sum_lanes.append(sv)
         scaled = []
         for i in range(l):
-            sq = Signal(signed(_bits(n) + CODE_WIDTH + 1), name=f"sel_nq{i}")
-            m.d.comb += sq.eq(src_codes[i] * n_a)
-            scaled.append(sq)
-        sel_chunk = distance_chunk(m, scaled, sum_lanes, weights, name="sel")
-        sel_first = delay(first_chunk, 1 + cl, "sel_first")
-        sel_acc = Signal(len(sel_chunk) + _bits(cb), name="sel_acc")
-        m.d.sync += sel_acc.eq(Mux(sel_first, sel_chunk, sel_acc + sel_chunk))
-        best_e = [Signal(len(sel_acc), name=f"best_e{j}") for j in range(d)]
-        sel_valid = delay(sel_issue & last_chunk, 2 + cl, "sel_valid")
-        sel_t = delay(t_cnt[:iw], 2 + cl, "sel_t")
-        sel_slot = delay(sel_a, 1 + cl, "sel_slot")
+            nq = Signal(signed(bits_for(n) + CODE_WIDTH + 1), name=f"sel_nq{i}")
+            m.d.comb += nq.eq(src_codes[i] * dp.group_size_now)
+            scaled.append(nq)
+        sel_chunk = distance_chunk(m, scaled, dp.sum_lanes, weights, name="sel")
+        sel_first = delay(m, run.first_chunk, 1 + chunk_lat, name="sel_first")
+        dp.sel_acc = Signal(len(sel_chunk) + bits_for(self._chunks), name="sel_acc")
+        m.d.sync += dp.sel_acc.eq(Mux(sel_first, sel_chunk, dp.sel_acc + sel_chunk))
+        dp.best_error = [Signal(len(dp.sel_acc), name=f"best_e{j}") for j in range(d)]
+        # Issue to compare: memory read, DAU chunk, accumulation.
+        dp.sel_drain = 2 + chunk_lat
+        dp.sel_valid = delay(m, dp.sel_issue & run.last_chunk, dp.sel_drain, name="sel_valid")
+        dp.sel_token = delay(m, run.token[:tw], dp.sel_drain, name="sel_t")
+        dp.sel_slot = delay(m, dp.sel_slot_now, dp.sel_drain - 1, name="sel_slot")
 
-        # ---------------------------------------------------------------- sum datapath
-        sum_issue = Signal()
-        sum_v1 = delay(sum_issue, 1, "sum_valid")
-        sum_c1 = delay(c_cnt, 1, "sum_chunk")
-        sum_first1 = delay(first_chunk, 1, "sum_first")
-        new_lanes = []
+        # Group sums: read-modify-write one cycle after the issue.
+        dp.sum_issue = Signal(name="sum_issue")
+        dp.sum_valid = delay(m, dp.sum_issue, 1, name="sum_valid")
+        dp.sum_chunk = delay(m, run.chunk, 1, name="sum_chunk")
+        dp.sum_first = delay(m, run.first_chunk, 1, name="sum_first")
+        dp.sum_new = []
         for i in range(l):
-            nv = Signal(signed(self._sum_w), name=f"sum_new{i}")
-            m.d.comb += nv.eq(sum_lanes[i] + src_codes[i])
-            new_lanes.append(nv)
+            nv = Signal(signed(sw), name=f"sum_new{i}")
+            m.d.comb += nv.eq(dp.sum_lanes[i] + src_codes[i])
+            dp.sum_new.append(nv)
 
-        # ---------------------------------------------------------------- copy datapath
-        copy_issue = Signal()
-        copy_slot = Signal(range(d))
-        copy_v1 = delay(copy_issue, 1, "copy_valid")
-        copy_c1 = delay(c_cnt, 1, "copy_chunk")
-        copy_s1 = delay(copy_slot, 1, "copy_slot")
+        # Dst copy: a dst token's chunk into its slot, one cycle after the issue.
+        dp.copy_issue = Signal(name="copy_issue")
+        dp.copy_slot_now = Signal(range(d), name="copy_slot")
+        dp.copy_valid = delay(m, dp.copy_issue, 1, name="copy_valid")
+        dp.copy_chunk = delay(m, run.chunk, 1, name="copy_chunk")
+        dp.copy_slot = delay(m, dp.copy_slot_now, 1, name="copy_slot")
 
-        # ---------------------------------------------------------------- top-k output stage
-        out_valid = Signal()
-        out_src = Signal(iw)
-        out_last = Signal()
-        out_ce = Signal()
+        self._writebacks(m, mem, run, dp)
+        return dp
 
+    def _writebacks(self, m, mem, run, dp):
+        """The datapath's results into the memories and registers; each runs in
+        the drain of the state that issued it."""
+        d = self._num_dst
         # Default memory addresses: the issue counters.
-        m.d.comb += [tok_rd.addr.eq(addr), dst_rd.addr.eq(c_cnt), w_rd.addr.eq(c_cnt),
-                     sum_rd.addr.eq(c_cnt), asg_rd.addr.eq(t_cnt)]
-
-        # Pairing write-back (runs in PAIR's drain; only PAIR raises pair_issue).
-        with m.If(wb_valid):
-            m.d.comb += [asg_wr.addr.eq(wb_t), asg_wr.data.eq(wb_slot), asg_wr.en.eq(1)]
-            m.d.sync += [Array(key_loss)[wb_t].eq(wb_loss), key_src.bit_select(wb_t, 1).eq(~wb_dst),
-                         total.eq(total + wb_loss)]
-        # Select compare (runs in SELECT's drain).
-        with m.If(sel_valid):
+        m.d.comb += [mem.tok_rd.addr.eq(run.addr), mem.dst_rd.addr.eq(run.chunk), mem.w_rd.addr.eq(run.chunk),
+                     mem.sum_rd.addr.eq(run.chunk), mem.asg_rd.addr.eq(run.token)]
+        with m.If(dp.wb_valid):
+            m.d.comb += [mem.asg_wr.addr.eq(dp.wb_token), mem.asg_wr.data.eq(dp.wb_slot), mem.asg_wr.en.eq(1)]
+            m.d.sync += [Array(run.key_loss)[dp.wb_token].eq(dp.wb_loss),
+                         run.key_is_src.bit_select(dp.wb_token, 1).eq(~dp.wb_is_dst),
+                         run.total.eq(run.total + dp.wb_loss)]
+        with m.If(dp.sel_valid):
             for j in range(d):
-                with m.If((sel_slot == j) & (~best_v[j] | (sel_acc < best_e[j]))):
-                    m.d.sync += [best_e[j].eq(sel_acc), best_t[j].eq(sel_t), best_v[j].eq(1)]
-        # Sum read-modify-write (one cycle after the issue).
-        with m.If(sum_v1):
-            m.d.comb += [sum_wr.addr.eq(sum_c1), sum_wr.data.eq(Cat(*(new_lanes * d))),
-                         sum_wr.en.eq(1 << sel_a)]
-            with m.If(sum_first1):
-                m.d.sync += count_arr[sel_a].eq(n_a + 1)
-        # Copy write (one cycle after the issue).
-        with m.If(copy_v1):
-            m.d.comb += [dst_wr.addr.eq(copy_c1), dst_wr.data.eq(Cat(*([tok_rd.data] * d))),
-                         dst_wr.en.eq(1 << copy_s1)]
+                better = ~run.best_valid[j] | (dp.sel_acc < dp.best_error[j])
+                with m.If((dp.sel_slot == j) & better):
+                    m.d.sync += [dp.best_error[j].eq(dp.sel_acc), run.best_token[j].eq(dp.sel_token),
+                                 run.best_valid[j].eq(1)]
+        with m.If(dp.sum_valid):
+            m.d.comb += [mem.sum_wr.addr.eq(dp.sum_chunk), mem.sum_wr.data.eq(Cat(*(dp.sum_new * d))),
+                         mem.sum_wr.en.eq(1 << dp.sel_slot_now)]
+            with m.If(dp.sum_first):
+                m.d.sync += Array(run.group_size)[dp.sel_slot_now].eq(dp.group_size_now + 1)
+        with m.If(dp.copy_valid):
+            m.d.comb += [mem.dst_wr.addr.eq(dp.copy_chunk), mem.dst_wr.data.eq(Cat(*([mem.tok_rd.data] * d))),
+                         mem.dst_wr.en.eq(1 << dp.copy_slot)]
+
+    def _control(self, m, mem, run, dp, topk):
+        """The state machine of the schedule in the class docstring."""
+        n, d, l, cb = self._num_tokens, self._num_dst, self._ch_lanes, self._chunks
+        tw, f = self._token_width, self._scale_frac
+        ncb, dcb = n * cb, d * cb
+        pad_lanes = [j for j in range(l) if (cb - 1) * l + j >= self._channels]
+        restart = self._restart(run)
 
         # The top-k keys: one loss per token (padding positions are masked off).
-        m.d.comb += topk.i.payload.loss.eq(Cat(*key_loss))
+        m.d.comb += topk.i.payload.loss.eq(Cat(*run.key_loss))
 
-        # ---------------------------------------------------------------- control
         with m.FSM(name="datm"):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [k_reg.eq(self.cmd.payload.k), max_iter.eq(self.cmd.payload.max_iter),
-                                 eps.eq(self.cmd.payload.eps), seed.eq(self.cmd.payload.seed)]
-                    m.d.sync += restart()
+                    m.d.sync += [run.k.eq(self.cmd.payload.k), run.max_iter.eq(self.cmd.payload.max_iter),
+                                 run.eps.eq(self.cmd.payload.eps), run.seed.eq(self.cmd.payload.seed)]
+                    m.d.sync += restart
                     m.next = "LOAD_S"
             with m.State("LOAD_S"):
                 m.d.comb += self.scales.ready.eq(1)
                 half = (1 << f) >> 1
-                wl = []
+                weights = []
                 for j in range(l):
                     s = self.scales.payload[j]
-                    w = Signal(self._ww, name=f"load_w{j}")
+                    w = Signal(self._weight_width, name=f"load_w{j}")
                     m.d.comb += w.eq((s * s + half) >> f)
-                    wl.append(w)
-                m.d.comb += [w_wr.addr.eq(c_cnt), w_wr.en.eq(self.scales.valid)]
-                with m.If(last_chunk):
-                    m.d.comb += w_wr.data.eq(Cat(*[Const(0, self._ww) if j in pad_lanes else wl[j]
-                                                   for j in range(l)]))
+                    weights.append(w)
+                m.d.comb += [mem.w_wr.addr.eq(run.chunk), mem.w_wr.en.eq(self.scales.valid)]
+                # Lanes past C carry no channel: weight 0 keeps them out of every sum.
+                with m.If(run.last_chunk):
+                    m.d.comb += mem.w_wr.data.eq(Cat(*[Const(0, self._weight_width) if j in pad_lanes
+                                                       else weights[j] for j in range(l)]))
                 with m.Else():
-                    m.d.comb += w_wr.data.eq(Cat(*wl))
+                    m.d.comb += mem.w_wr.data.eq(Cat(*weights))
                 with m.If(self.scales.valid):
-                    advance()
-                    with m.If(last_chunk):
-                        m.d.sync += restart()
+                    self._advance(m, run)
+                    with m.If(run.last_chunk):
+                        m.d.sync += restart
                         m.next = "LOAD_T"
             with m.State("LOAD_T"):
-                m.d.comb += [self.tokens.ready.eq(1), tok_wr.addr.eq(addr),
-                             tok_wr.data.eq(self.tokens.payload.as_value()), tok_wr.en.eq(self.tokens.valid)]
+                m.d.comb += [self.tokens.ready.eq(1), mem.tok_wr.addr.eq(run.addr),
+                             mem.tok_wr.data.eq(self.tokens.payload.as_value()),
+                             mem.tok_wr.en.eq(self.tokens.valid)]
                 with m.If(self.tokens.valid):
-                    advance()
-                    with m.If(addr == ncb - 1):
+                    self._advance(m, run)
+                    with m.If(run.addr == ncb - 1):
                         m.next = "INIT"
             with m.State("INIT"):
-                base = Signal(iw + 1)
-                m.d.comb += base.eq(Mux(seed >= n, seed - n, seed))
+                # Slot j: token (seed mod N + j·⌊N/D⌋) mod N; seed < 2N, so one
+                # conditional subtraction is the modulo.
+                base = Signal(tw + 1, name="base")
+                m.d.comb += base.eq(Mux(run.seed >= n, run.seed - n, run.seed))
                 stride = n // d
                 for j in range(d):
                     v = base + j * stride
-                    m.d.sync += dst_idx[j].eq(Mux(v >= n, v - n, v))
-                m.d.sync += [iteration.eq(0), *restart()]
+                    m.d.sync += run.dst_token[j].eq(Mux(v >= n, v - n, v))
+                m.d.sync += [run.iteration.eq(0), *restart]
                 m.next = "COPY"
             with m.State("COPY"):
-                # issue (slot, chunk): read the slot's token chunk; write it a cycle later.
-                copy_token = Signal(iw)
-                m.d.comb += [copy_issue.eq(phase < dcb), copy_slot.eq(t_cnt), copy_token.eq(dst_arr[t_cnt]),
-                             tok_rd.addr.eq(copy_token * cb + c_cnt)]
+                # Issue (slot, chunk): read the slot's token chunk; write it a cycle later.
+                copy_token = Signal(tw, name="copy_token")
+                m.d.comb += [dp.copy_issue.eq(run.phase < dcb), dp.copy_slot_now.eq(run.token),
+                             copy_token.eq(Array(run.dst_token)[run.token]),
+                             mem.tok_rd.addr.eq(copy_token * cb + run.chunk)]
                 # Clear the group sums while the first slot is copied.
-                with m.If((phase < cb)):
-                    m.d.comb += [sum_wr.addr.eq(c_cnt), sum_wr.data.eq(0), sum_wr.en.eq(-1)]
-                m.d.sync += phase.eq(phase + 1)
-                with m.If(copy_issue):
-                    advance()
-                with m.If(phase == dcb):
-                    m.d.sync += [*restart(), total.eq(0)]
+                with m.If(run.phase < cb):
+                    m.d.comb += [mem.sum_wr.addr.eq(run.chunk), mem.sum_wr.data.eq(0), mem.sum_wr.en.eq(-1)]
+                m.d.sync += run.phase.eq(run.phase + 1)
+                with m.If(dp.copy_issue):
+                    self._advance(m, run)
+                with m.If(run.phase == dcb):
+                    m.d.sync += [*restart, run.total.eq(0)]
                     m.next = "PAIR"
             with m.State("PAIR"):
-                m.d.comb += pair_issue.eq(phase < ncb)
-                m.d.sync += phase.eq(phase + 1)
-                with m.If(pair_issue):
-                    advance()
-                with m.If(phase == ncb + wb_delay - 1):
-                    m.d.sync += restart()
+                m.d.comb += dp.pair_issue.eq(run.phase < ncb)
+                m.d.sync += run.phase.eq(run.phase + 1)
+                with m.If(dp.pair_issue):
+                    self._advance(m, run)
+                with m.If(run.phase == ncb + dp.pair_drain - 1):
+                    m.d.sync += restart
                     m.next = "LOSS"
             with m.State("LOSS"):
-                it1 = Signal(self._itw + 1)
-                m.d.comb += it1.eq(iteration + 1)
-                delta = Signal(self._tot_w)
-                m.d.comb += delta.eq(Mux(prev > total, prev - total, total - prev))
-                converged = Signal()
-                m.d.comb += converged.eq((iteration != 0) & ((delta << self._ef) <= eps * prev))
-                done = Signal()
-                m.d.comb += done.eq(converged | (it1 >= max_iter))
-                m.d.comb += [self.losses.valid.eq(1), self.losses.payload.total.eq(total),
-                             self.losses.payload.iteration.eq(it1), self.losses.payload.last.eq(done)]
+                next_iteration = Signal(self._iter_width + 1, name="it1")
+                m.d.comb += next_iteration.eq(run.iteration + 1)
+                change = Signal(self._total_width, name="delta")
+                m.d.comb += change.eq(Mux(run.prev_total > run.total, run.prev_total - run.total,
+                                          run.total - run.prev_total))
+                converged = Signal(name="converged")
+                m.d.comb += converged.eq((run.iteration != 0)
+                                         & ((change << self._eps_frac) <= run.eps * run.prev_total))
+                done = Signal(name="done")
+                m.d.comb += done.eq(converged | (next_iteration >= run.max_iter))
+                m.d.comb += [self.losses.valid.eq(1), self.losses.payload.total.eq(run.total),
+                             self.losses.payload.iteration.eq(next_iteration), self.losses.payload.last.eq(done)]
                 with m.If(self.losses.ready):
-                    m.d.sync += [iteration.eq(it1), prev.eq(total), *restart()]
-                    m.d.sync += [c.eq(0) for c in count]
+                    m.d.sync += [run.iteration.eq(next_iteration), run.prev_total.eq(run.total), *restart]
+                    m.d.sync += [c.eq(0) for c in run.group_size]
                     with m.If(done):
-                        with m.If(k_eff == 0):
+                        with m.If(run.k_eff == 0):
                             m.next = "IDLE"
                         with m.Else():
                             m.next = "TOPK_SEND"
                     with m.Else():
                         m.next = "SUM"
             with m.State("SUM"):
-                m.d.comb += sum_issue.eq(phase < ncb)
-                m.d.sync += phase.eq(phase + 1)
-                with m.If(sum_issue):
-                    advance()
-                with m.If(phase == ncb):
-                    m.d.sync += [*restart()] + [v.eq(0) for v in best_v]
+                m.d.comb += dp.sum_issue.eq(run.phase < ncb)
+                m.d.sync += run.phase.eq(run.phase + 1)
+                with m.If(dp.sum_issue):
+                    self._advance(m, run)
+                with m.If(run.phase == ncb):
+                    m.d.sync += [*restart] + [v.eq(0) for v in run.best_valid]
                     m.next = "SELECT"
             with m.State("SELECT"):
-                m.d.comb += sel_issue.eq(phase < ncb)
-                m.d.sync += phase.eq(phase + 1)
-                with m.If(sel_issue):
-                    advance()
-                with m.If(phase == ncb + cl + 1):
-                    m.d.sync += restart()
+                m.d.comb += dp.sel_issue.eq(run.phase < ncb)
+                m.d.sync += run.phase.eq(run.phase + 1)
+                with m.If(dp.sel_issue):
+                    self._advance(m, run)
+                with m.If(run.phase == ncb + dp.sel_drain - 1):
+                    m.d.sync += restart
                     m.next = "UPDATE"
             with m.State("UPDATE"):
-                m.d.sync += [dst_idx[j].eq(best_t[j]) for j in range(d)]
-                m.d.sync += restart()
+                m.d.sync += [run.dst_token[j].eq(run.best_token[j]) for j in range(d)]
+                m.d.sync += restart
                 m.next = "COPY"
             with m.State("TOPK_SEND"):
                 m.d.comb += topk.i.valid.eq(1)
-                m.d.comb += [topk.i.payload.valid.eq(key_src), topk.i.payload.k.eq(k_eff)]
+                m.d.comb += [topk.i.payload.valid.eq(run.key_is_src), topk.i.payload.k.eq(run.k_eff)]
                 with m.If(topk.i.ready):
-                    m.d.sync += restart()
+                    m.d.sync += restart
                     m.next = "TOPK_OUT"
             with m.State("TOPK_OUT"):
-                # topk.o -> (assignment read) -> pairs: a one-stage stall pipeline.
-                m.d.comb += [out_ce.eq(~out_valid | self.pairs.ready), topk.o.ready.eq(out_ce),
-                             asg_rd.addr.eq(topk.o.payload.index[:iw]), asg_rd.en.eq(out_ce)]
-                with m.If(out_ce):
-                    m.d.sync += [out_valid.eq(topk.o.valid), out_src.eq(topk.o.payload.index[:iw]),
-                                 out_last.eq(topk.o.payload.last)]
-                m.d.comb += [self.pairs.valid.eq(out_valid), self.pairs.payload.src.eq(out_src),
-                             self.pairs.payload.dst.eq(dst_arr[asg_rd.data]),
+                # topk.o -> assignment read -> pairs: a one-stage stall pipeline.
+                out_ce = stall_pipeline(m, topk.o.valid, topk.o.ready, self.pairs.valid, self.pairs.ready, 1,
+                                        name="out")
+                src = topk.o.payload.index[:tw]
+                m.d.comb += [mem.asg_rd.addr.eq(src), mem.asg_rd.en.eq(out_ce)]
+                out_src = register(m, src, ce=out_ce, name="out_src")
+                out_last = register(m, topk.o.payload.last, ce=out_ce, name="out_last")
+                m.d.comb += [self.pairs.payload.src.eq(out_src),
+                             self.pairs.payload.dst.eq(Array(run.dst_token)[mem.asg_rd.data]),
                              self.pairs.payload.last.eq(out_last)]
                 with m.If(self.pairs.valid & self.pairs.ready & out_last):
-                    m.d.sync += out_valid.eq(0)
                     m.next = "IDLE"
-        return m

@@ -4,9 +4,11 @@ channels (ORBIS §3.3, Fig. 6; docs/SPEC.md "DATM engine", pairing)."""
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ..common.arith import adder_tree, tree_latency
-from ..common.stream import check_positive, register, stall_pipeline
+from ..common.params import check_int
+from ..common.stream import delay, register, stall_pipeline
 from ..registry import unit
 
 __all__ = ["OrbisDAU", "distance_chunk", "chunk_latency"]
@@ -43,8 +45,9 @@ def distance_chunk(m, a, b, w, *, ce=None, name="dau"):
 
 @unit("orbis_dau", golden="golden.orbis.dau_distance", testbench="sim.orbis.tb_orbis_dau")
 class OrbisDAU(wiring.Component):
-    """DAU: distance accumulation Σ_c w_c·(q_src,c - q_dst,c)² of a src/dst token
-    pair, ``CH_LANES`` channels per cycle, with w_c = s_c² in fixed point.
+    """DAU: distance Σ_c w_c·(q_src,c - q_dst,c)² of a src/dst token pair, ``CH_LANES`` channels per cycle.
+
+    The weights are w_c = s_c² in fixed point.
 
     A pair arrives as ⌈C/CH_LANES⌉ beats, the last one flagged ``last``; one
     distance leaves per pair. The datapath registers the difference, the square,
@@ -60,7 +63,9 @@ class OrbisDAU(wiring.Component):
         Bits of the unsigned weights w_c (default 17: s_c² with 8 fraction bits
         for 8-bit activations).
     channels : int
-        Largest channel count per pair (sizes the accumulator; default 32).
+        Largest channel count per pair (sizes the accumulator; default 32),
+        at least ``ch_lanes`` (the distance width holds ``channels`` terms, so
+        a beat of more lanes could overflow it).
 
     Members
     -------
@@ -71,16 +76,23 @@ class OrbisDAU(wiring.Component):
         The distance of a pair, dist_width = weight_width + 2·code_width +
         ⌈log2 channels⌉.
 
-    Timing: II = 1 (one chunk per cycle while ``o`` is ready); the distance
-    leaves ``latency = 4 + ⌈log2 L⌉`` cycles after its last chunk is accepted.
+    Timing: ``ii`` = 1 (one chunk per cycle while ``o`` is ready); the
+    distance leaves ``latency`` = 4 + ⌈log2 L⌉ cycles after its last chunk is
+    accepted.
+
+    Implements docs/SPEC.md "DATM engine" (pairing).
     """
 
     def __init__(self, *, ch_lanes=8, code_width=4, weight_width=17, channels=32):
-        self._l = check_positive("ch_lanes", ch_lanes, maximum=256)
-        self._cw = check_positive("code_width", code_width, minimum=2, maximum=16)
-        self._ww = check_positive("weight_width", weight_width, maximum=40)
-        self._c = check_positive("channels", channels, maximum=1 << 16)
-        self._dw = weight_width + 2 * code_width + max(0, (channels - 1).bit_length())
+        self._ch_lanes = check_int("ch_lanes", ch_lanes, maximum=256)
+        self._code_width = check_int("code_width", code_width, minimum=2, maximum=16)
+        self._weight_width = check_int("weight_width", weight_width, maximum=40)
+        self._channels = check_int("channels", channels, maximum=1 << 16)
+        if self._channels < self._ch_lanes:
+            raise ValueError(f"channels must be >= ch_lanes ({self._ch_lanes}), not {channels!r}: "
+                             f"the distance width holds only `channels` terms")
+        ch_lanes, code_width, weight_width = self._ch_lanes, self._code_width, self._weight_width
+        self._dist_width = weight_width + 2 * code_width + ceil_log2(self._channels)
         self._layout = data.StructLayout({
             "src": data.ArrayLayout(signed(code_width), ch_lanes),
             "dst": data.ArrayLayout(signed(code_width), ch_lanes),
@@ -89,16 +101,39 @@ class OrbisDAU(wiring.Component):
         })
         super().__init__({
             "i": In(stream.Signature(self._layout)),
-            "o": Out(stream.Signature(unsigned(self._dw))),
+            "o": Out(stream.Signature(unsigned(self._dist_width))),
         })
 
     @property
-    def latency(self):
-        return chunk_latency(self._l) + 1
+    def ch_lanes(self):
+        return self._ch_lanes
+
+    @property
+    def code_width(self):
+        return self._code_width
+
+    @property
+    def weight_width(self):
+        return self._weight_width
+
+    @property
+    def channels(self):
+        return self._channels
 
     @property
     def dist_width(self):
-        return self._dw
+        """Bits of a distance on ``o``."""
+        return self._dist_width
+
+    @property
+    def latency(self):
+        """Cycles from a pair's accepted last chunk to its distance on ``o``."""
+        return chunk_latency(self._ch_lanes) + 1
+
+    @property
+    def ii(self):
+        """Cycles between accepted chunks while ``o`` is ready."""
+        return 1
 
     def elaborate(self, platform):
         m = Module()
@@ -107,19 +142,14 @@ class OrbisDAU(wiring.Component):
         pipe_valid = Signal()
         ce = stall_pipeline(m, self.i.valid, self.i.ready, pipe_valid, pipe_ready, depth, name="dau")
         p = self.i.payload
-        chunk = distance_chunk(m, [p.src[l] for l in range(self._l)], [p.dst[l] for l in range(self._l)],
-                               [p.weight[l] for l in range(self._l)], ce=ce)
+        lanes = range(self._ch_lanes)
+        chunk = distance_chunk(m, [p.src[l] for l in lanes], [p.dst[l] for l in lanes],
+                               [p.weight[l] for l in lanes], ce=ce)
         # Side band: the `last` flag and the beat's valid bit travel with the data.
-        last = self.i.payload.last
-        valid = self.i.valid
-        for s in range(depth - 1):
-            nl = Signal(name=f"last_d{s}")
-            nv = Signal(name=f"valid_d{s}")
-            with m.If(ce):
-                m.d.sync += [nl.eq(last), nv.eq(valid & (self.i.ready if s == 0 else 1))]
-            last, valid = nl, nv
-        run = Signal(self._dw)
-        out = Signal(self._dw)
+        last = delay(m, p.last, depth - 1, ce=ce, name="last")
+        valid = delay(m, self.i.valid & self.i.ready, depth - 1, ce=ce, name="valid")
+        run = Signal(self._dist_width)
+        out = Signal(self._dist_width)
         out_last = Signal()
         with m.If(ce & valid):
             m.d.sync += [out.eq(run + chunk), out_last.eq(last),

@@ -4,10 +4,12 @@
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ..common.arith import popcount
+from ..common.params import check_int
 from ..common.sorting import bitonic_latency, bitonic_sort
-from ..common.stream import check_positive, stall_pipeline
+from ..common.stream import delay, stall_pipeline
 from ..registry import unit
 
 __all__ = ["OrbisTopK"]
@@ -15,8 +17,7 @@ __all__ = ["OrbisTopK"]
 
 @unit("orbis_topk", golden="golden.orbis.topk_smallest", testbench="sim.orbis.tb_orbis_topk")
 class OrbisTopK(wiring.Component):
-    """Top-k: the k smallest (loss, index) keys of a set, ascending, from a
-    pipelined bitonic sorting network.
+    """Top-k: the k smallest (loss, index) keys of a set, ascending, from a pipelined bitonic network.
 
     A set is one input beat: ``SIZE`` losses (the index of a key is its
     position), a mask of the real keys and k. Key = {pad, loss, index} compared
@@ -39,36 +40,52 @@ class OrbisTopK(wiring.Component):
     o : ``Out(stream.Signature(StructLayout({"loss": loss_width, "index": log2 size, "last": 1})))``
         k' beats per set, ``last`` on the final one.
 
-    Timing: the first key leaves ``bitonic_latency(size, register_every) + 2``
-    cycles after its set is accepted (input register, network, output shift
-    register), then one key per cycle. A new set enters every cycle while the
-    output register is free, so a set costs max(1, k') cycles.
+    Timing: the first key leaves ``latency`` = ``bitonic_latency(size,
+    register_every) + 2`` cycles after its set is accepted (input register,
+    network, output shift register), then one key per cycle. A new set enters
+    every cycle while the output register is free, so a set costs max(1, k')
+    cycles: the initiation interval depends on k and has no fixed ``ii``.
+
+    Implements docs/SPEC.md "DATM engine" (top-k).
     """
 
     def __init__(self, *, size=16, loss_width=16, register_every=1):
-        self._n = check_positive("size", size, minimum=2, maximum=1 << 12, power_of_two=True)
-        self._lw = check_positive("loss_width", loss_width, maximum=128)
-        self._re = check_positive("register_every", register_every, maximum=64)
-        self._iw = (size - 1).bit_length()
+        self._size = check_int("size", size, minimum=2, maximum=1 << 12, power_of_two=True)
+        self._loss_width = check_int("loss_width", loss_width, maximum=128)
+        self._register_every = check_int("register_every", register_every, maximum=64)
+        self._index_width = ceil_log2(self._size)
+        size, loss_width = self._size, self._loss_width
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "loss": data.ArrayLayout(unsigned(loss_width), size),
                 "valid": size,
                 "k": range(size + 1)}))),
             "o": Out(stream.Signature(data.StructLayout({
-                "loss": loss_width, "index": self._iw, "last": 1}))),
+                "loss": loss_width, "index": self._index_width, "last": 1}))),
         })
+
+    @property
+    def size(self):
+        return self._size
+
+    @property
+    def loss_width(self):
+        return self._loss_width
+
+    @property
+    def register_every(self):
+        return self._register_every
 
     @property
     def latency(self):
         """Cycles from accepting a set to its first key on ``o``."""
-        return bitonic_latency(self._n, self._re) + 2
+        return bitonic_latency(self._size, self._register_every) + 2
 
     def elaborate(self, platform):
         m = Module()
-        n, lw, iw = self._n, self._lw, self._iw
+        n, lw, iw = self._size, self._loss_width, self._index_width
         key_w = 1 + lw + iw
-        depth = 1 + bitonic_latency(n, self._re)
+        depth = 1 + bitonic_latency(n, self._register_every)
         pipe_valid = Signal()
         pipe_ready = Signal()
         ce = stall_pipeline(m, self.i.valid, self.i.ready, pipe_valid, pipe_ready, depth, name="topk")
@@ -82,13 +99,8 @@ class OrbisTopK(wiring.Component):
             m.d.sync += [keys[j].eq(Cat(Const(j, iw), self.i.payload.loss[j], ~self.i.payload.valid[j]))
                          for j in range(n)]
             m.d.sync += kk.eq(Mux(k_in > count, count, k_in))
-        sorted_keys = bitonic_sort(m, keys, ce=ce, register_every=self._re, name="net")
-        k_pipe = kk
-        for s in range(depth - 1):
-            nk = Signal(range(n + 1), name=f"k_d{s}")
-            with m.If(ce):
-                m.d.sync += nk.eq(k_pipe)
-            k_pipe = nk
+        sorted_keys = bitonic_sort(m, keys, ce=ce, register_every=self._register_every, name="net")
+        k_pipe = delay(m, kk, depth - 1, ce=ce, name="k")
 
         # Output shift register: key 0 is on the output, a take shifts by one.
         shift = [Signal(key_w, name=f"out_key{j}") for j in range(n)]

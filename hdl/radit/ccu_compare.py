@@ -5,9 +5,10 @@ that differ from the previous timestep's (RADiT §III-B3, Fig. 6c; docs/SPEC.md
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
 from ..common.arith import popcount
-from ..common.stream import check_positive
+from ..common.params import check_bool, check_int
 from ..registry import unit
 from .ccu_compress import CODE_BITS, compress_code
 
@@ -19,7 +20,7 @@ DIT_XL2_ELEMENTS = 256 * 1152
 
 def delta_width(max_elements: int) -> int:
     """Bits of a Δ count for blocks of up to ``max_elements`` FP16 values (≤ 4 per element)."""
-    return (CODE_BITS * max_elements).bit_length()
+    return bits_for(CODE_BITS * max_elements)
 
 
 def input_layout(lanes: int) -> data.StructLayout:
@@ -44,7 +45,8 @@ class CCUCompare(wiring.Component):
     lanes : int
         FP16 values per beat (default 16), 1..1024.
     max_elements : int
-        Largest block input in elements (default DiT-XL/2's 256 x 1152). Δ is
+        Largest block input in elements (default DiT-XL/2's 256 x 1152),
+        at least ``lanes`` (a block is at least one beat). Δ is
         ``bit_length(4 * max_elements)`` bits wide (21 by default) and the
         counter saturates at its all-ones value rather than wrap, so a longer
         block reads as "very different", never as "similar".
@@ -68,18 +70,17 @@ class CCUCompare(wiring.Component):
     waiting on ``delta`` stalls only the next block's ``last`` beat; a full
     ``codes`` slot stalls every beat. ``i.ready`` depends combinationally on
     ``prev.valid``, ``i.payload.last`` and the sinks' ``ready`` (and
-    ``prev.ready`` on ``i.valid``): a join.
+    ``prev.ready`` on ``i.valid``): a join. ``latency`` = 1, ``ii`` = 1.
+
+    Implements docs/SPEC.md "CCU: compare" (the compressor: "CCU: compress").
     """
 
-    LATENCY = 1
-
     def __init__(self, *, lanes=16, max_elements=DIT_XL2_ELEMENTS, saturate=True):
-        self._lanes = check_positive("lanes", lanes, maximum=1024)
-        self._max_elements = check_positive("max_elements", max_elements, maximum=1 << 40)
-        if not isinstance(saturate, bool):
-            raise ValueError(f"saturate must be a bool, not {saturate!r}")
-        self._saturate = saturate
-        self._dw = delta_width(max_elements)
+        self._lanes = check_int("lanes", lanes, maximum=1024)
+        self._max_elements = check_int("max_elements", max_elements, minimum=self._lanes, maximum=1 << 40)
+        self._saturate = check_bool("saturate", saturate)
+        self._dw = delta_width(self._max_elements)
+        lanes = self._lanes
         super().__init__({
             "i": In(stream.Signature(input_layout(lanes))),
             "prev": In(stream.Signature(data.ArrayLayout(CODE_BITS, lanes))),
@@ -94,6 +95,20 @@ class CCUCompare(wiring.Component):
     @property
     def max_elements(self):
         return self._max_elements
+
+    @property
+    def saturate(self):
+        return self._saturate
+
+    @property
+    def latency(self):
+        """Cycles from an accepted beat to its codes (and, for ``last``, its Δ)."""
+        return 1
+
+    @property
+    def ii(self):
+        """Cycles between accepted beats while both sinks are ready."""
+        return 1
 
     @property
     def delta_width(self):

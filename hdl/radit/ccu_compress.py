@@ -4,7 +4,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.stream import check_positive, stall_pipeline
+from ..common.params import check_bool, check_int
+from ..common.stream import stall_pipeline
 from ..registry import unit
 
 __all__ = ["compress_code", "CCUCompress"]
@@ -54,20 +55,18 @@ class CCUCompress(wiring.Component):
     Ports (Verilog): ``i__valid``, ``i__ready``, ``i__payload[16*LANES-1:0]``,
     ``o__valid``, ``o__ready``, ``o__payload[4*LANES-1:0]``, ``clk``, ``rst``.
 
-    Timing: latency 1 cycle (registered output), II = 1; back-pressure stalls
-    the register without losing a beat.
+    Timing: ``latency`` = 1 cycle (registered output), ``ii`` = 1;
+    back-pressure stalls the register without losing a beat.
+
+    Implements docs/SPEC.md "CCU: compress".
     """
 
-    LATENCY = 1
-
     def __init__(self, *, lanes=16, saturate=True):
-        self._lanes = check_positive("lanes", lanes, maximum=1024)
-        if not isinstance(saturate, bool):
-            raise ValueError(f"saturate must be a bool, not {saturate!r}")
-        self._saturate = saturate
+        self._lanes = check_int("lanes", lanes, maximum=1024)
+        self._saturate = check_bool("saturate", saturate)
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(16, lanes))),
-            "o": Out(stream.Signature(data.ArrayLayout(CODE_BITS, lanes))),
+            "i": In(stream.Signature(data.ArrayLayout(16, self._lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(CODE_BITS, self._lanes))),
         })
 
     @property
@@ -78,10 +77,20 @@ class CCUCompress(wiring.Component):
     def saturate(self):
         return self._saturate
 
+    @property
+    def latency(self):
+        """Cycles from an accepted beat to its codes on ``o``."""
+        return 1
+
+    @property
+    def ii(self):
+        """Cycles between accepted beats while ``o`` is ready."""
+        return 1
+
     def elaborate(self, platform):
         m = Module()
         ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready,
-                            self.LATENCY, name="ccu")
+                            self.latency, name="ccu")
         with m.If(ce):
             m.d.sync += [self.o.payload[n].eq(compress_code(self.i.payload[n], saturate=self._saturate))
                          for n in range(self._lanes)]

@@ -5,18 +5,16 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
 
-from ..common.stream import check_positive
+from ..common.params import check_bool, check_choice, check_int
+from ..common.stream import stall_pipeline
 from ..registry import unit
 from .ccu_compare import DIT_XL2_ELEMENTS, delta_width
 
 __all__ = ["DTSM", "REFERENCES"]
 
 REFERENCES = ("previous", "computed")
-
-
-def _index_bits(count: int) -> int:
-    return max(1, (count - 1).bit_length())
 
 
 @unit("dtsm", golden="golden.radit.dtsm", testbench="sim.radit.tb_dtsm")
@@ -90,40 +88,38 @@ class DTSM(wiring.Component):
     alpha : ``In(Signature({"en": Out(1), "addr": Out(TW), "data": Out(ALPHA_FRAC + 1)}))``
         Host write port of the α table: ``alpha[addr] := data`` on a cycle with ``en``.
 
-    Timing: latency 2 cycles (request accepted in cycle c, decision valid
-    from c + 2), II = 1 for any block sequence, back-to-back repeats of one
-    block included; back-pressure on ``o`` stalls both stages.
-    """
+    Timing: ``latency`` = 2 cycles (request accepted in cycle c, decision
+    valid from c + 2), ``ii`` = 1 for any block sequence, back-to-back repeats
+    of one block included; back-pressure on ``o`` stalls both stages.
 
-    LATENCY = 2
+    Implements docs/SPEC.md "DTSM: dynamic threshold (Algorithm 2 + the skip
+    decision of Algorithm 1)".
+    """
 
     def __init__(self, *, blocks=56, timesteps=250, max_elements=DIT_XL2_ELEMENTS, alpha_frac=15,
                  decide_before_update=False, reference="previous"):
-        self._blocks = check_positive("blocks", blocks, maximum=1 << 16)
-        self._timesteps = check_positive("timesteps", timesteps, maximum=1 << 16)
-        self._max_elements = check_positive("max_elements", max_elements, maximum=1 << 40)
-        self._alpha_frac = check_positive("alpha_frac", alpha_frac, minimum=0, maximum=30)
-        if not isinstance(decide_before_update, bool):
-            raise ValueError(f"decide_before_update must be a bool, not {decide_before_update!r}")
-        if reference not in REFERENCES:
-            raise ValueError(f"reference must be one of {', '.join(REFERENCES)}, not {reference!r}")
-        self._dbu = decide_before_update
-        self._reference = reference
-        self._dw = delta_width(max_elements)
-        self._bw = _index_bits(blocks)
-        self._tw = _index_bits(timesteps + 1)
-        self.request_layout = data.StructLayout({
-            "delta": self._dw, "block": self._bw, "t": self._tw, "first": 1})
-        self.decision_layout = data.StructLayout({
-            "block": self._bw, "delta": self._dw, "theta": self._dw + 1,
+        self._blocks = check_int("blocks", blocks, maximum=1 << 16)
+        self._timesteps = check_int("timesteps", timesteps, maximum=1 << 16)
+        self._max_elements = check_int("max_elements", max_elements, maximum=1 << 40)
+        self._alpha_frac = check_int("alpha_frac", alpha_frac, minimum=0, maximum=30)
+        self._decide_before_update = check_bool("decide_before_update", decide_before_update)
+        self._reference = check_choice("reference", reference, REFERENCES)
+        self._delta_width = delta_width(self._max_elements)
+        self._block_width = bits_for(self._blocks - 1)
+        self._t_width = bits_for(self._timesteps)
+        dw = self._delta_width
+        self._request_layout = data.StructLayout({
+            "delta": dw, "block": self._block_width, "t": self._t_width, "first": 1})
+        self._decision_layout = data.StructLayout({
+            "block": self._block_width, "delta": dw, "theta": dw + 1,
             "theta_valid": 1, "skip": 1, "write_back": 1})
-        self.state_layout = data.StructLayout({
-            "theta": self._dw + 1, "prev": self._dw, "theta_valid": 1, "dd_neg": 1})
+        self._state_layout = data.StructLayout({
+            "theta": dw + 1, "prev": dw, "theta_valid": 1, "dd_neg": 1})
         super().__init__({
-            "i": In(stream.Signature(self.request_layout)),
-            "o": Out(stream.Signature(self.decision_layout)),
+            "i": In(stream.Signature(self._request_layout)),
+            "o": Out(stream.Signature(self._decision_layout)),
             "alpha": In(wiring.Signature({
-                "en": Out(1), "addr": Out(self._tw), "data": Out(self._alpha_frac + 1)})),
+                "en": Out(1), "addr": Out(self._t_width), "data": Out(self._alpha_frac + 1)})),
         })
 
     @property
@@ -135,18 +131,54 @@ class DTSM(wiring.Component):
         return self._timesteps
 
     @property
-    def delta_width(self):
-        return self._dw
+    def max_elements(self):
+        return self._max_elements
 
     @property
     def alpha_frac(self):
         return self._alpha_frac
 
+    @property
+    def decide_before_update(self):
+        return self._decide_before_update
+
+    @property
+    def reference(self):
+        return self._reference
+
+    @property
+    def delta_width(self):
+        """DW, the bits of Δ."""
+        return self._delta_width
+
+    @property
+    def request_layout(self):
+        return self._request_layout
+
+    @property
+    def decision_layout(self):
+        return self._decision_layout
+
+    @property
+    def state_layout(self):
+        """One block's state word in the state memory."""
+        return self._state_layout
+
+    @property
+    def latency(self):
+        """Cycles from an accepted request to its decision on ``o``."""
+        return 2
+
+    @property
+    def ii(self):
+        """Cycles between accepted requests while ``o`` is ready."""
+        return 1
+
     def elaborate(self, platform):
         m = Module()
-        dw, frac = self._dw, self._alpha_frac
+        dw, frac = self._delta_width, self._alpha_frac
 
-        m.submodules.state = state = Memory(shape=self.state_layout, depth=self._blocks, init=[])
+        m.submodules.state = state = Memory(shape=self._state_layout, depth=self._blocks, init=[])
         m.submodules.alphas = alphas = Memory(shape=unsigned(frac + 1), depth=self._timesteps + 1, init=[])
         st_wr = state.write_port()
         st_rd = state.read_port(transparent_for=(st_wr,))
@@ -156,17 +188,16 @@ class DTSM(wiring.Component):
 
         # Two stages: the request is accepted while its state and α are read
         # (synchronous ports), then updated, written back and decided.
-        ce = Signal()
+        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, self.latency,
+                            name="dtsm")
         s1_valid = Signal()
-        s1 = Signal(self.request_layout)
+        s1 = Signal(self._request_layout)
         m.d.comb += [
-            ce.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(ce),
             st_rd.en.eq(ce), st_rd.addr.eq(self.i.payload.block),
             al_rd.en.eq(ce), al_rd.addr.eq(self.i.payload.t),
         ]
         with m.If(ce):
-            m.d.sync += [s1_valid.eq(self.i.valid), s1.eq(self.i.payload), self.o.valid.eq(s1_valid)]
+            m.d.sync += [s1_valid.eq(self.i.valid), s1.eq(self.i.payload)]
 
         old = st_rd.data
         alpha = al_rd.data
@@ -185,7 +216,7 @@ class DTSM(wiring.Component):
             theta.eq(Mux(~old.theta_valid, s1.delta, Mux(local_min, updated, old.theta))),
         ]
 
-        new = Signal(self.state_layout)
+        new = Signal(self._state_layout)
         with m.If(s1.first):
             m.d.comb += [new.theta_valid.eq(0), new.dd_neg.eq(0)]
         with m.Else():
@@ -195,7 +226,7 @@ class DTSM(wiring.Component):
 
         used = Signal(dw + 1)
         used_valid = Signal()
-        if self._dbu:
+        if self._decide_before_update:
             m.d.comb += [used.eq(old.theta), used_valid.eq(old.theta_valid & ~s1.first)]
         else:
             m.d.comb += [used.eq(theta), used_valid.eq(~s1.first)]

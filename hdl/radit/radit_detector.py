@@ -5,7 +5,6 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.stream import check_positive
 from ..registry import unit
 from .ccu_compare import DIT_XL2_ELEMENTS, CCUCompare
 from .ccu_compress import CODE_BITS
@@ -65,30 +64,79 @@ class RaditDetector(wiring.Component):
     alpha : ``In(Signature({"en": Out(1), "addr": Out(TW), "data": Out(ALPHA_FRAC + 1)}))``
         Host write port of the DTSM's α table.
 
-    Timing: II = 1 beat per cycle while the sinks keep up; ``codes`` lag 1
-    cycle; a block's decision leaves 3 cycles after its ``last`` beat is
-    accepted (1 for Δ, 2 for the DTSM), overlapping the next block's beats.
-    """
+    Timing: ``ii`` = 1 beat per cycle while the sinks keep up; ``codes`` lag
+    1 cycle; a block's decision leaves ``latency`` = 3 cycles after its
+    ``last`` beat is accepted (1 for Δ, 2 for the DTSM), overlapping the next
+    block's beats.
 
-    LATENCY = 3  # last beat accepted -> decision valid
+    Implements docs/SPEC.md "CCU: compare" and "DTSM: dynamic threshold
+    (Algorithm 2 + the skip decision of Algorithm 1)".
+    """
 
     def __init__(self, *, lanes=16, max_elements=DIT_XL2_ELEMENTS, blocks=56, timesteps=250, alpha_frac=15,
                  decide_before_update=False, reference="previous", saturate=True):
-        check_positive("lanes", lanes, maximum=1024)
+        # The two parts validate their own parameters (and name them).
         self._ccu = CCUCompare(lanes=lanes, max_elements=max_elements, saturate=saturate)
         self._dtsm = DTSM(blocks=blocks, timesteps=timesteps, max_elements=max_elements, alpha_frac=alpha_frac,
                           decide_before_update=decide_before_update, reference=reference)
         req = self._dtsm.request_layout
-        self.input_layout = data.StructLayout({
-            "data": data.ArrayLayout(16, lanes), "last": 1, "first": 1,
+        self._input_layout = data.StructLayout({
+            "data": data.ArrayLayout(16, self._ccu.lanes), "last": 1, "first": 1,
             "block": req["block"].shape, "t": req["t"].shape})
+        lanes = self._ccu.lanes
         super().__init__({
-            "i": In(stream.Signature(self.input_layout)),
+            "i": In(stream.Signature(self._input_layout)),
             "prev": In(stream.Signature(data.ArrayLayout(CODE_BITS, lanes))),
             "codes": Out(stream.Signature(data.ArrayLayout(CODE_BITS, lanes))),
             "o": Out(stream.Signature(self._dtsm.decision_layout)),
             "alpha": self._dtsm.signature.members["alpha"],
         })
+
+    @property
+    def lanes(self):
+        return self._ccu.lanes
+
+    @property
+    def max_elements(self):
+        return self._ccu.max_elements
+
+    @property
+    def blocks(self):
+        return self._dtsm.blocks
+
+    @property
+    def timesteps(self):
+        return self._dtsm.timesteps
+
+    @property
+    def alpha_frac(self):
+        return self._dtsm.alpha_frac
+
+    @property
+    def decide_before_update(self):
+        return self._dtsm.decide_before_update
+
+    @property
+    def reference(self):
+        return self._dtsm.reference
+
+    @property
+    def saturate(self):
+        return self._ccu.saturate
+
+    @property
+    def input_layout(self):
+        return self._input_layout
+
+    @property
+    def latency(self):
+        """Cycles from a block's accepted ``last`` beat to its decision on ``o``."""
+        return self._ccu.latency + self._dtsm.latency
+
+    @property
+    def ii(self):
+        """Cycles between accepted beats while the sinks keep up."""
+        return 1
 
     def elaborate(self, platform):
         m = Module()
