@@ -170,6 +170,7 @@ class StreamSink(_Pausable):
         self.payload = getattr(tb.dut, stream.payload_name)
         self.rng = rng
         self.callback: Callable[[Any], None] | None = None
+        self.decode: Callable[[Any], Any] | None = None  # applied after unpacking
         self.items: list = []
         self.cycles: list[int] = []
         self.expected: list = []
@@ -192,6 +193,8 @@ class StreamSink(_Pausable):
             await ReadOnly()
             if ready and int(self.valid.value):
                 item = self.packer.unpack(int(self.payload.value))
+                if self.decode is not None:
+                    item = self.decode(item)
                 self.items.append(item)
                 self.cycles.append(self.tb.cycle)
                 if self.callback:
