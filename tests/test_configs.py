@@ -28,7 +28,9 @@ SMALLEST = [
     pytest.param("ccu_compare", {"LANES": 1, "MAX_ELEMENTS": 1}, {"blocks": 60, "max_beats": 4, "idle": 0.2,
                                                                   "backpressure": 0.3}, None, id="ccu_compare-min"),
     pytest.param("dtsm", {"BLOCKS": 1, "TIMESTEPS": 1, "MAX_ELEMENTS": 1, "ALPHA_FRAC": 0},
-                 {"sequences": 200, "idle": 0.2, "backpressure": 0.3}, None, id="dtsm-min"),
+                 {"sequences": 200, "idle": 0.2, "backpressure": 0.3},
+                 # the hand-built sequences need a table of at least 8 timesteps
+                 ["random_sequences_match_golden", "initiation_interval_one", "reset_mid_run"], id="dtsm-min"),
     pytest.param("ditto_compute_unit", {"PES": 1, "MAX_ROW": 2}, {"steps": 3, "rows": 4, "idle": 0.2,
                                                                   "backpressure": 0.3}, None,
                  id="ditto_compute_unit-min"),

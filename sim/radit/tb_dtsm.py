@@ -204,6 +204,8 @@ async def random_sequences_match_golden(dut):
             done += nblocks
         await h.batch(table, runs)
     await h.finish(timeout=100 * len(h.o.expected) + 100)
+    if s.frac == 0:  # α is then a whole number: every product is a multiple of 2^F
+        cov.pop("update with α·dd not a multiple of 2^F (floor)")
     missing = [k for k, v in cov.items() if v == 0]
     assert not missing, f"branches never exercised: {missing}"
     env.report(sequences=done, requests=len(h.o.expected), coverage=cov)
