@@ -42,7 +42,7 @@ SMALLEST = [
     # orbis_min_tree with NUM_DST = 1 is combinational (latency 0: no clk/rst
     # ports), which the clocked harness does not drive; NUM_DST = 2 is its
     # smallest clocked size.
-    pytest.param("orbis_min_tree", {"NUM_DST": 2, "DIST_WIDTH": 1}, {"vectors": 100, "idle": 0.2,
+    pytest.param("orbis_min_tree", {"NUM_DST": 2, "DIST_WIDTH": 2}, {"vectors": 100, "idle": 0.2,
                                                                      "backpressure": 0.3}, None,
                  id="orbis_min_tree-min", marks=pytest.mark.slow),
     # SIZE = 4, LOSS_WIDTH = 2: the testbench's padded-count and tie corners need them.
