@@ -20,7 +20,7 @@ all: verilog
 help:
 	@echo "make verilog [UNIT=name PARAMS='A=1 B=2']  emit Verilog into build/verilog/"
 	@echo "make test                                  golden + co-simulation tests (fast set)"
-	@echo "make test-full                             everything, slow sweeps included"
+	@echo "make test-full                             everything, slow sweeps included, fresh seeds (SEED=random)"
 	@echo "make synth [UNIT=... PARAMS=...]           area reports into build/synth/"
 	@echo "make lint [UNIT=... PARAMS=...]            verilator --lint-only -Wall"
 	@echo "make bench                                 benchmarks and reports into build/reports/"
@@ -43,8 +43,12 @@ verilog: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" $(PYTEST_ARGS)
 
+# make test keeps the seeds derived from the test names (deterministic);
+# make test-full draws a fresh seed for every randomised testbench unless
+# SEED is given, and a failure prints its seed and the replay command.
 test-full: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	@echo "test-full: SEED=$${SEED:-random}; replay a failure with: SEED=<seed> make test PYTEST_ARGS=\"-k <test>\""
+	SEED=$${SEED:-random} $(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 synth: $(STAMP)
 	$(BIN)/ditgen synth $(TARGET) --jobs $(JOBS) --out build/synth

@@ -9,7 +9,7 @@ import random
 
 import numpy as np
 
-__all__ = ["params", "args", "seed", "rngs", "report"]
+__all__ = ["params", "args", "seed", "rngs", "report", "ports", "unit"]
 
 
 def params() -> dict:
@@ -17,9 +17,31 @@ def params() -> dict:
     return json.loads(os.environ.get("DITGEN_PARAMS", "{}"))
 
 
+def unit() -> str:
+    """The unit under test (its registry name)."""
+    return os.environ.get("DITGEN_UNIT", "dut")
+
+
 def args() -> dict:
     """Testbench arguments chosen by the pytest side."""
     return json.loads(os.environ.get("DITGEN_ARGS", "{}"))
+
+
+_PORTS = None
+
+
+def ports() -> dict:
+    """The DUT's members, ``{name: Stream | Port | Interface}`` (:mod:`sim.ports`),
+    read from the layouts the build exported from the component's signature."""
+    global _PORTS
+    if _PORTS is None:
+        from sim import ports as _ports
+
+        path = os.environ.get("DITGEN_PORTS")
+        if not path:
+            raise RuntimeError("DITGEN_PORTS is not set: run the testbench through sim.runner.run")
+        _PORTS = _ports.load(path)
+    return _PORTS
 
 
 def seed() -> int:

@@ -10,6 +10,8 @@ Environment knobs (all optional):
   path is printed with every failure.
 * ``SEED=<int>`` -- the random seed of every testbench; by default each test
   derives a fixed seed from its name, so runs are reproducible.
+  ``SEED=random`` draws a fresh seed for every run and prints it; every
+  failure names its seed and the command that replays it.
 
 Build directories live in ``build/sim/<unit>/<sim>-<params-hash>/`` and are
 shared by pytest-xdist workers: a file lock serialises the build; emission is
@@ -24,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import sys
 import uuid
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdl.paths import BUILD, ROOT
+from sim import ports
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -92,11 +96,23 @@ def simulator(requested: str | None = None) -> str:
 
 
 def default_seed(name: str) -> int:
-    """The seed of a test: ``SEED`` from the environment, else a hash of its name."""
-    env = os.environ.get("SEED")
+    """The seed of a test: ``SEED`` from the environment (``random``: a fresh
+    one, printed), else a hash of its name."""
+    env = os.environ.get("SEED", "").strip()
+    if env.lower() == "random":
+        seed = random.SystemRandom().randrange(1, 1 << 31)
+        print(f"{name}: SEED={seed}")
+        return seed
     if env:
         return int(env, 0)
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def replay_command(seed: int, label: str) -> str:
+    """How to rerun one test with the seed it failed with."""
+    test = label.split("::")[-1].split("[")[0] if "::" in label else label
+    return f'SEED={seed} make test PYTEST_ARGS="-k {test}"'
+
 
 
 def _waves_requested(waves: bool | None) -> bool:
@@ -117,6 +133,11 @@ class Build:
     @property
     def toplevel(self) -> str:
         return self.unit
+
+    @property
+    def ports_file(self) -> Path:
+        """The port layouts exported from the component's signature (:mod:`sim.ports`)."""
+        return self.directory / "rtl" / f"{self.unit}.ports.json"
 
 
 @contextlib.contextmanager
@@ -153,13 +174,17 @@ def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
         key_file = directory / "source-key"
         stamp = directory / "stamp"
         listed = directory / "sources.json"
-        if key_file.exists() and key_file.read_text() == source_key and stamp.exists() and listed.exists():
+        ports_file = rtl_dir / f"{unit_name}.ports.json"
+        if (key_file.exists() and key_file.read_text() == source_key and stamp.exists() and listed.exists()
+                and ports_file.exists()):
             # Nothing under hdl/ changed since this design was emitted and built.
             sources = tuple(Path(p) for p in json.loads(listed.read_text()))
             return Build(unit_name, full, sim, waves, directory, sources)
         if rtl_dir.exists():
             shutil.rmtree(rtl_dir)
         sources = tuple(unit.emit_verilog(rtl_dir, full))
+        # The testbench's port layouts come from the same component's signature.
+        ports.write(unit.build(full), ports_file, unit=unit_name, params=full)
         (directory / "params.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=str))
         digest = hashlib.sha256()
         for src in sources:
@@ -175,9 +200,10 @@ def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
 
 
 def _hdl_source_hash() -> str:
-    """Hash of every Python file under hdl/: the Verilog can only change with it."""
+    """Hash of every Python file under hdl/ (the Verilog can only change with
+    it) and of the port-layout exporter (the layouts file)."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "hdl").rglob("*.py")):
+    for path in sorted((ROOT / "hdl").rglob("*.py")) + [ROOT / "sim" / "ports.py"]:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -266,6 +292,7 @@ def run(unit_name: str, params: dict | None = None, *, testbench: str | None = N
         "DITGEN_PARAMS": json.dumps(b.params, default=str),
         "DITGEN_ARGS": json.dumps(args or {}),
         "DITGEN_OUT": str(test_dir),
+        "DITGEN_PORTS": str(b.ports_file),
         "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
     }
     runner = get_runner(b.sim)
@@ -285,7 +312,8 @@ def run(unit_name: str, params: dict | None = None, *, testbench: str | None = N
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
     waves_file = next(iter(sorted(test_dir.glob("dump.*")) + sorted((b.directory / "obj").glob("*.fst"))), None)
-    where = f"unit {unit_name} params {b.params} sim {b.sim} seed {seed} (rerun: SEED={seed}); log {log}"
+    where = (f"unit {unit_name} params {b.params} sim {b.sim} seed {seed} "
+             f"(replay: {replay_command(seed, label)}); log {log}")
     if waves_file:
         where += f"; waves {waves_file}"
     elif not b.waves:

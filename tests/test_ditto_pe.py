@@ -52,3 +52,12 @@ def test_rtl_long_rows_random(cosim):
     """Multi-beat rows, K-tile continuation (no clear) and mid-row clears."""
     cosim("ditto_pe", {}, testcase="results_match_golden",
           args={"beats": 4096, "rows": 0.1, "idle": 0.3, "backpressure": 0.5})
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize("unit", ["ditto_pe", "itc_pe"])
+def test_rtl_accumulator_wraps_and_reset(cosim, unit):
+    """One never-cleared row of the largest products read out every 1,024
+    beats past 2^24 and 2^31: the 32-bit sum wraps exactly; then a reset in
+    the middle of rows."""
+    cosim(unit, {}, testcase=["accumulator_wraps_at_32_bits", "reset_mid_row"])

@@ -73,6 +73,16 @@ def test_rtl_random_and_throughput(cosim, lanes):
     cosim("ccu_compress", {"LANES": lanes}, args={"patterns": 2048, "idle": 0.1, "backpressure": 0.5})
 
 
+@pytest.mark.cosim
+def test_rtl_throughput_is_lanes_elements_per_cycle(cosim):
+    """The figure reports/ccu_compress_throughput.py measures, asserted: with
+    no gaps and no back-pressure the default unit (LANES = 16) takes and emits
+    a beat every cycle, 16 FP16 elements per cycle from first to last output."""
+    r = cosim("ccu_compress", {}, testcase="throughput", args={"patterns": 256 * 16})["result"]
+    assert r["steady_elements_per_cycle"] == 16
+    assert r["cycles"] == r["beats"] + 1  # the one-cycle latency, no gap
+
+
 def test_rtl_rejects_bad_parameters():
     from hdl.radit.ccu_compress import CCUCompress
 

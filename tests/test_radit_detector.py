@@ -15,7 +15,7 @@ def test_rtl_reproduces_golden_skip_map_linear(cosim):
     """T = 24, N = 8, linear α, update-then-decide, reference = previous codes;
     20% gaps and 30% back-pressure; then the open-loop full-rate check."""
     r = cosim("radit_detector", SMALL, args={**TRAJ, "schedule": "linear", "idle": 0.2, "backpressure": 0.3})
-    assert r["tests"] == 2
+    assert r["tests"] == 4
 
 
 @pytest.mark.cosim

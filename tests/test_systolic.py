@@ -158,9 +158,9 @@ SIZES = [
 @pytest.mark.parametrize("params", SIZES)
 def test_rtl_array_exact_and_cycle_exact(cosim, params):
     rows, cols = params["ROWS"], params["COLS"]
-    res = cosim("systolic_array", params, testcase=["matmul_tiles", "stall_holds_everything"],
+    res = cosim("systolic_array", params, testcase=["matmul_tiles", "stall_holds_everything", "reset_mid_tile"],
                 args={"jobs": _cycle_jobs(rows, cols) + _stress_jobs(rows, cols)})
-    assert res["tests"] == 2
+    assert res["tests"] == 3
 
 
 @pytest.mark.cosim

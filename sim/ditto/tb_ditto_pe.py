@@ -10,23 +10,31 @@ Arguments (``sim.env.args()``): ``exhaustive`` (every lane sees every
 on its own), ``idle``, ``backpressure``.
 """
 
-import os
-
 import cocotb
 import numpy as np
 
 from golden.ditto import pe_step
 from sim import env
-from sim.stream import TB, Packer, Scoreboard, StreamSink, StreamSource
+from sim.stream import TB, check_timing, reset_under_traffic
 
 LANES = 4
+LATENCY = 2  # docstring: result 2 cycles after the row's last beat
 
 
-def _config():
-    unit = os.environ.get("DITGEN_UNIT", "ditto_pe")
-    bits, shifters = (5, True) if unit == "ditto_pe" else (8, False)
-    packer = Packer([("a", bits, True, LANES), ("w", 8, True, LANES), ("hi", 2), ("clear", 1), ("last", 1)])
-    return unit, bits, shifters, packer
+class PeTB(TB):
+    """``i`` (operands, weights, hi flags, clear, last) → ``o`` row sums; operand
+    width and lane count from the layout; only the Ditto PE has shifters."""
+
+    def __init__(self, dut, **kw):
+        super().__init__(dut, **kw)
+        self.unit = env.unit()
+        self.bits = self.i.packer["a"].elem.width
+        self.shifters = self.unit == "ditto_pe"
+
+    def queue(self, a, w, h, clear, last):
+        self.i.send({"a": a[n], "w": w[n], "hi": int(h[n, 0] | h[n, 1] << 1), "clear": int(clear[n]),
+                     "last": int(last[n])} for n in range(len(a)))
+        self.o.expect(_expected(a, w, h, clear, last))
 
 
 def _operands(rng, bits, shifters, exhaustive, beats):
@@ -84,49 +92,71 @@ def _controls(rng, n, rows):
     return clear, last
 
 
-async def _start(dut):
-    tb = TB(dut)
-    await tb.reset(idle=("i__valid", "o__ready"))
-    return tb
-
-
 @cocotb.test()
 async def results_match_golden(dut):
     """Every row result equals the golden sum, under random gaps and back-pressure."""
     a_ = env.args()
-    unit, bits, shifters, packer = _config()
     rnd, rng = env.rngs()
-    a, w, h = _operands(rng, bits, shifters, a_.get("exhaustive", False), a_.get("beats", 4096))
+    tb = PeTB(dut, idle=a_.get("idle", 0.0), backpressure=a_.get("backpressure", 0.0), rng=rnd)
+    await tb.reset()
+    a, w, h = _operands(rng, tb.bits, tb.shifters, a_.get("exhaustive", False), a_.get("beats", 4096))
     clear, last = _controls(rng, len(a), a_.get("rows", 0.5))
-    expected = _expected(a, w, h, clear, last)
-    tb = await _start(dut)
-    sink = StreamSink(tb, "o", backpressure=a_.get("backpressure", 0.0), rng=rnd,
-                      decode=lambda x: x - (1 << 32) if x >> 31 else x)
-    src = StreamSource(tb, "i", idle=a_.get("idle", 0.0), rng=rnd)
-    src.send(packer.pack(a=a[n], w=w[n], hi=h[n, 0] | h[n, 1] << 1, clear=clear[n], last=last[n])
-             for n in range(len(a)))
-    await sink.wait_for(len(expected), timeout=20 * len(a) + 100)
-    await tb.cycles(20)
-    Scoreboard(f"{unit}.o", expected).check(sink.items)
+    tb.queue(a, w, h, clear, last)
+    await tb.finish(timeout=20 * len(a) + 100)
 
 
 @cocotb.test()
 async def latency_and_ii(dut):
-    """With a ready sink, a beat enters every cycle and a one-beat row's
-    result appears 2 cycles after its beat (documented latency)."""
-    unit, bits, shifters, packer = _config()
+    """With a ready sink, a beat enters every cycle and a row's result appears
+    2 cycles after its last beat (documented latency)."""
     _, rng = env.rngs(1)
-    a, w, h = _operands(rng, bits, shifters, False, 256)
+    tb = PeTB(dut)
+    await tb.reset()
+    a, w, h = _operands(rng, tb.bits, tb.shifters, False, 256)
     clear, last = _controls(rng, len(a), 0.4)
-    tb = await _start(dut)
-    sink = StreamSink(tb, "o", decode=lambda x: x - (1 << 32) if x >> 31 else x)
-    src = StreamSource(tb, "i")
-    src.send(packer.pack(a=a[n], w=w[n], hi=h[n, 0] | h[n, 1] << 1, clear=clear[n], last=last[n])
-             for n in range(len(a)))
-    expected = _expected(a, w, h, clear, last)
-    await sink.wait_for(len(expected), timeout=10 * len(a))
-    assert np.all(np.diff(src.accepted) == 1), "input stalled with a ready sink"
-    lasts = [src.accepted[n] for n in np.flatnonzero(last)]
-    lat = [o - i for o, i in zip(sink.cycles, lasts)]
-    assert set(lat) == {2}, f"latencies {sorted(set(lat))}, documented 2"
-    Scoreboard(f"{unit}.o", expected).check(sink.items)
+    tb.queue(a, w, h, clear, last)
+    await tb.finish(timeout=10 * len(a))
+    check_timing(tb.unit, tb.i.accepted, tb.o.cycles, input_ii=1)
+    check_timing(tb.unit, [tb.i.accepted[n] for n in np.flatnonzero(last)], tb.o.cycles, latency=LATENCY)
+
+
+@cocotb.test()
+async def accumulator_wraps_at_32_bits(dut):
+    """One row of the largest products, never cleared, read out every 1,024
+    beats: the partial sum passes 2^24 and 2^31 and wraps modulo 2^32
+    exactly (a narrower accumulator fails at the first read-out past its width)."""
+    a_ = env.args()
+    tb = PeTB(dut, backpressure=0.2)
+    await tb.reset()
+    lo = -(1 << (tb.bits - 1))
+    n = a_.get("wrap_beats", 36 * 1024)
+    a = np.full((n, LANES), lo)
+    w = np.full((n, LANES), -128)
+    h = np.ones((n, 2), dtype=np.int64) if tb.shifters else np.zeros((n, 2), dtype=np.int64)
+    clear = np.zeros(n, dtype=np.int64)
+    clear[0] = 1
+    last = np.zeros(n, dtype=np.int64)
+    last[1023::1024] = 1
+    last[-1] = 1
+    exact = int(pe_step(a, h, w).sum())
+    assert exact >= 1 << 31, "the row does not reach the 32-bit wrap"
+    tb.queue(a, w, h, clear, last)
+    await tb.finish(timeout=4 * n)
+    assert min(tb.o.items) < 0 < max(tb.o.items), "the read-outs never wrapped"
+
+
+@cocotb.test()
+async def reset_mid_row(dut):
+    """Reset with a partial sum and results in flight, then rows that must
+    pass: the first row after the reset starts with ``clear``, as every run
+    does (the partial sum is not documented to survive a reset)."""
+    _, rng = env.rngs(3)
+    tb = PeTB(dut, idle=0.2, backpressure=0.3)
+    await tb.reset()
+    a, w, h = _operands(rng, tb.bits, tb.shifters, False, 200)
+    clear, last = _controls(rng, len(a), 0.2)
+
+    async def transaction(tb):
+        tb.queue(a, w, h, clear, last)
+
+    await reset_under_traffic(tb, transaction)

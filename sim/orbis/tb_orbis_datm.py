@@ -10,17 +10,7 @@ import numpy as np
 
 from golden.orbis import datm, datm_cycles
 from sim import env
-from sim.stream import TB, Packer, Scoreboard, StreamSink, StreamSource, lanes_pack
-
-
-def _packers(p, tot_w):
-    n = p["NUM_TOKENS"]
-    iw = max(1, (n - 1).bit_length())
-    cmd = Packer([("k", n.bit_length()), ("max_iter", p["ITER_WIDTH"]), ("eps", p["EPS_FRAC"] + 1),
-                  ("seed", iw)])
-    losses = Packer([("total", tot_w), ("iteration", p["ITER_WIDTH"]), ("last", 1)])
-    pairs = Packer([("src", iw), ("dst", iw), ("last", 1)])
-    return cmd, losses, pairs
+from sim.stream import TB, reset_under_traffic
 
 
 def _codes(rng, kind, n, c):
@@ -54,12 +44,12 @@ def _scales(rng, kind, c, p):
 
 def make_runs(rng, p, count):
     n, d = p["NUM_TOKENS"], p["NUM_DST"]
-    iw = max(1, (n - 1).bit_length())
+    seed_max = env.ports()["cmd"].payload["seed"].max
     emax = 1 << p["EPS_FRAC"]
     runs = [
         dict(kind="clustered", scales="random", k=n // 2, max_iter=16, eps=emax // 100, seed=1),
         dict(kind="equal", scales="random", k=n, max_iter=8, eps=emax // 100, seed=0),       # k = max
-        dict(kind="random", scales="max_scales", k=0, max_iter=5, eps=0, seed=(1 << iw) - 1),  # k = 0
+        dict(kind="random", scales="max_scales", k=0, max_iter=5, eps=0, seed=seed_max),  # k = 0
         dict(kind="duplicates", scales="random", k=n - d, max_iter=6, eps=emax // 50, seed=2),
         dict(kind="zero_channels", scales="zero_channels", k=3, max_iter=1, eps=emax, seed=3),
         dict(kind="random", scales="random", k=1, max_iter=3, eps=0, seed=0),                 # iteration cap
@@ -67,7 +57,7 @@ def make_runs(rng, p, count):
     for _ in range(count):
         runs.append(dict(kind=str(rng.choice(["clustered", "random", "duplicates"])), scales="random",
                          k=int(rng.integers(0, n + 1)), max_iter=int(rng.integers(1, 12)),
-                         eps=int(rng.integers(0, emax // 10)), seed=int(rng.integers(0, 1 << iw))))
+                         eps=int(rng.integers(0, emax // 10)), seed=int(rng.integers(0, seed_max + 1))))
     for r in runs:
         r["codes"] = _codes(rng, r["kind"], n, p["CHANNELS"])
         r["s"] = _scales(rng, r["scales"], p["CHANNELS"], p)
@@ -80,51 +70,49 @@ def golden_run(r, p):
                 eps_frac=p["EPS_FRAC"], fixed=True)
 
 
-def _beats(r, p, rng):
+def _beats(r, p, rng, ports):
     """Scale and token beats; lanes past CHANNELS carry garbage the engine must ignore."""
-    n, c, lanes, sw = p["NUM_TOKENS"], p["CHANNELS"], p["CH_LANES"], p["SCALE_WIDTH"]
+    n, c, lanes = p["NUM_TOKENS"], p["CHANNELS"], ports["tokens"].payload.length
     cb = -(-c // lanes)
-    s = rng.integers(0, 1 << sw, size=cb * lanes)
+    se, te = ports["scales"].payload.elem, ports["tokens"].payload.elem
+    s = rng.integers(0, se.max + 1, size=cb * lanes)
     s[:c] = r["s"]
-    q = rng.integers(-8, 8, size=(n, cb * lanes))
+    q = rng.integers(te.min, te.max + 1, size=(n, cb * lanes))
     q[:, :c] = r["codes"]
-    scales = [lanes_pack(s[j * lanes:(j + 1) * lanes], sw) for j in range(cb)]
-    tokens = [lanes_pack(row, 4) for row in q.reshape(n * cb, lanes)]
-    return scales, tokens
+    return s.reshape(cb, lanes), q.reshape(n * cb, lanes)
 
 
-async def _drive(dut, runs, idle, bp, rnd, rng):
+def _queue(tb, runs, rng):
+    """Queue runs (command, scales, tokens) and their golden losses and pairs."""
     p = env.params()
-    tot_w = len(dut.losses__payload) - p["ITER_WIDTH"] - 1
-    cmd_p, loss_p, pair_p = _packers(p, tot_w)
-    tb = TB(dut)
-    await tb.reset(idle=("cmd__valid", "scales__valid", "tokens__valid", "losses__ready", "pairs__ready"))
-    lsink = StreamSink(tb, "losses", backpressure=bp, rng=rnd, decode=loss_p.unpack)
-    psink = StreamSink(tb, "pairs", backpressure=bp, rng=rnd, decode=pair_p.unpack)
-    cmd = StreamSource(tb, "cmd", idle=idle, rng=rnd)
-    scales = StreamSource(tb, "scales", idle=idle, rng=rnd)
-    tokens = StreamSource(tb, "tokens", idle=idle, rng=rnd)
-    want_l, want_p, results = [], [], []
+    results = []
     for r in runs:
         g = golden_run(r, p)
         results.append(g)
-        for i, tot in enumerate(g.totals):
-            want_l.append({"total": tot, "iteration": i + 1, "last": int(i == len(g.totals) - 1)})
-        for i, (s, d) in enumerate(g.pairs):
-            want_p.append({"src": int(s), "dst": int(d), "last": int(i == len(g.pairs) - 1)})
-        sb, tk = _beats(r, p, rng)
-        cmd.send([cmd_p.pack(k=r["k"], max_iter=r["max_iter"], eps=r["eps"], seed=r["seed"])])
-        scales.send(sb)
-        tokens.send(tk)
+        tb.losses.expect({"total": tot, "iteration": i + 1, "last": int(i == len(g.totals) - 1)}
+                         for i, tot in enumerate(g.totals))
+        tb.pairs.expect({"src": int(s), "dst": int(d), "last": int(i == len(g.pairs) - 1)}
+                        for i, (s, d) in enumerate(g.pairs))
+        sb, tk = _beats(r, p, rng, tb.ports)
+        tb.cmd.send([{"k": r["k"], "max_iter": r["max_iter"], "eps": r["eps"], "seed": r["seed"]}])
+        tb.scales.send(sb)
+        tb.tokens.send(tk)
+    return results
+
+
+def _budget(runs, results, idle, bp):
+    p = env.params()
     budget = sum(datm_cycles(p["NUM_TOKENS"], p["CHANNELS"], p["NUM_DST"], p["CH_LANES"], g.iterations,
                              r["k"], topk_register_every=p["TOPK_REGISTER_EVERY"]) for r, g in zip(runs, results))
-    timeout = int(budget / max(0.05, (1 - idle) * (1 - bp)) * 3) + 2000
-    await lsink.wait_for(len(want_l), timeout=timeout)
-    await psink.wait_for(len(want_p), timeout=timeout)
-    await tb.cycles(50)
-    Scoreboard("orbis_datm.losses", want_l).check(lsink.items)
-    Scoreboard("orbis_datm.pairs", want_p).check(psink.items)
-    return cmd, lsink, psink, results
+    return int(budget / max(0.05, (1 - idle) * (1 - bp)) * 3) + 2000
+
+
+async def _drive(dut, runs, idle, bp, rnd, rng):
+    tb = TB(dut, idle=idle, backpressure=bp, rng=rnd)
+    await tb.reset()
+    results = _queue(tb, runs, rng)
+    await tb.finish(timeout=_budget(runs, results, idle, bp), quiet=50)
+    return tb.cmd, tb.losses, tb.pairs, results
 
 
 @cocotb.test()
@@ -164,3 +152,21 @@ async def cycle_model(dut):
     env.report(runs=measured)
     bad = [x for x in measured if x["cycles"] != x["model"]]
     assert not bad, f"cycle count differs from the model: {bad}"
+
+
+@cocotb.test()
+async def reset_mid_run(dut):
+    """Reset while a run loads and iterates, then runs that must pass. The
+    token, assignment and group memories are not cleared by reset (not
+    documented to be): every run loads its own scales and tokens again."""
+    p = env.params()
+    rnd, rng = env.rngs(2)
+    tb = TB(dut, idle=0.1, backpressure=0.2, rng=rnd)
+    await tb.reset()
+    runs = make_runs(rng, p, 0)[:2]
+
+    async def transaction(tb):
+        _queue(tb, runs, rng)
+
+    await reset_under_traffic(tb, transaction, fraction=0.6, timeout=_budget(runs, [golden_run(r, p) for r in runs],
+                                                                          0.1, 0.2))

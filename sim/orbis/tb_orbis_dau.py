@@ -9,14 +9,30 @@ import numpy as np
 
 from golden.orbis import dau_distance
 from sim import env
-from sim.stream import TB, Packer, Scoreboard, StreamSink, StreamSource
+from sim.stream import TB, check_timing, reset_under_traffic
 
 
-def _pairs(rng, p, count):
-    lanes, cw, ww, c = p["CH_LANES"], p["CODE_WIDTH"], p["WEIGHT_WIDTH"], p["CHANNELS"]
+class DauTB(TB):
+    """``i`` chunks (src/dst codes, weights, last) → ``o`` one distance per pair."""
+
+    def __init__(self, dut, **kw):
+        super().__init__(dut, **kw)
+        self.lanes = self.i.packer["src"].length
+
+    def queue(self, pairs):
+        lanes = self.lanes
+        for s, d, w in pairs:
+            k = len(s) // lanes
+            self.i.send({"src": s[j * lanes:(j + 1) * lanes], "dst": d[j * lanes:(j + 1) * lanes],
+                         "weight": w[j * lanes:(j + 1) * lanes], "last": int(j == k - 1)} for j in range(k))
+        self.o.expect(int(dau_distance(s, d, w)) for s, d, w in pairs)
+
+
+def _pairs(rng, tb, count):
+    lanes, c = tb.lanes, env.params()["CHANNELS"]
     cb = -(-c // lanes)
-    lo, hi = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
-    wmax = (1 << ww) - 1
+    lo, hi = tb.i.packer["src"].elem.min, tb.i.packer["src"].elem.max
+    wmax = tb.i.packer["weight"].elem.max
     out = []
     full = cb * lanes
     # corners: equal tokens, extreme differences at the largest weights, zero weights, ties
@@ -36,45 +52,38 @@ def _pairs(rng, p, count):
 @cocotb.test()
 async def matches_golden(dut):
     """Every pair's distance equals the golden model under random gaps and back-pressure."""
-    p, a = env.params(), env.args()
+    a = env.args()
     rnd, rng = env.rngs()
-    lanes, cw, ww = p["CH_LANES"], p["CODE_WIDTH"], p["WEIGHT_WIDTH"]
-    packer = Packer([("src", cw, True, lanes), ("dst", cw, True, lanes), ("weight", ww, False, lanes), ("last", 1)])
-    pairs = _pairs(rng, p, a.get("pairs", 200))
-    tb = TB(dut)
-    await tb.reset(idle=("i__valid", "o__ready"))
-    sink = StreamSink(tb, "o", backpressure=a.get("backpressure", 0.0), rng=rnd)
-    src = StreamSource(tb, "i", idle=a.get("idle", 0.0), rng=rnd)
-    beats = []
-    for s, d, w in pairs:
-        k = len(s) // lanes
-        for j in range(k):
-            sl = slice(j * lanes, (j + 1) * lanes)
-            beats.append(packer.pack(src=s[sl], dst=d[sl], weight=w[sl], last=int(j == k - 1)))
-    want = [int(dau_distance(s, d, w)) for s, d, w in pairs]
-    src.send(beats)
-    await sink.wait_for(len(want), timeout=30 * len(beats) + 500)
-    await tb.cycles(20)
-    Scoreboard("orbis_dau.o", want).check(sink.items)
+    tb = DauTB(dut, idle=a.get("idle", 0.0), backpressure=a.get("backpressure", 0.0), rng=rnd)
+    await tb.reset()
+    tb.queue(_pairs(rng, tb, a.get("pairs", 200)))
+    await tb.finish(timeout=30 * tb.i.sent + 500)
 
 
 @cocotb.test()
 async def latency_and_ii(dut):
     """Single-chunk pairs with ideal streams: one distance per cycle, latency 4 + ⌈log2 L⌉."""
-    p = env.params()
     rnd, rng = env.rngs(1)
-    lanes, cw, ww = p["CH_LANES"], p["CODE_WIDTH"], p["WEIGHT_WIDTH"]
-    packer = Packer([("src", cw, True, lanes), ("dst", cw, True, lanes), ("weight", ww, False, lanes), ("last", 1)])
-    lo, hi = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
-    pairs = [(rng.integers(lo, hi + 1, lanes), rng.integers(lo, hi + 1, lanes), rng.integers(0, 1 << ww, lanes))
-             for _ in range(64)]
-    tb = TB(dut)
-    await tb.reset(idle=("i__valid", "o__ready"))
-    sink = StreamSink(tb, "o")
-    src = StreamSource(tb, "i")
-    src.send(packer.pack(src=s, dst=d, weight=w, last=1) for s, d, w in pairs)
-    await sink.wait_for(len(pairs), timeout=1000)
-    latency = 4 + max(0, (lanes - 1).bit_length())
-    assert np.all(np.diff(src.accepted) == 1) and np.all(np.diff(sink.cycles) == 1), "not II = 1"
-    assert sink.cycles[0] - src.accepted[0] == latency, f"latency {sink.cycles[0] - src.accepted[0]}, documented {latency}"
-    Scoreboard("orbis_dau.o", [int(dau_distance(s, d, w)) for s, d, w in pairs]).check(sink.items)
+    tb = DauTB(dut, rng=rnd)
+    await tb.reset()
+    src = tb.i.packer["src"].elem
+    pairs = [(rng.integers(src.min, src.max + 1, tb.lanes), rng.integers(src.min, src.max + 1, tb.lanes),
+              rng.integers(0, tb.i.packer["weight"].elem.max + 1, tb.lanes)) for _ in range(64)]
+    tb.queue(pairs)
+    await tb.finish(timeout=1000)
+    latency = 4 + max(0, (tb.lanes - 1).bit_length())  # docstring
+    check_timing("orbis_dau", tb.i.accepted, tb.o.cycles, latency=latency, input_ii=1, output_ii=1)
+
+
+@cocotb.test()
+async def reset_mid_pair(dut):
+    """Reset with a pair part-accumulated and distances in flight, then pairs that must pass."""
+    rnd, rng = env.rngs(2)
+    tb = DauTB(dut, idle=0.2, backpressure=0.3, rng=rnd)
+    await tb.reset()
+    pairs = _pairs(rng, tb, 20)
+
+    async def transaction(tb):
+        tb.queue(pairs)
+
+    await reset_under_traffic(tb, transaction)

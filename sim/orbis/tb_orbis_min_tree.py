@@ -8,7 +8,7 @@ import numpy as np
 
 from golden.orbis import min_tree
 from sim import env
-from sim.stream import TB, Packer, Scoreboard, StreamSink, StreamSource, lanes_pack
+from sim.stream import TB, check_timing, reset_under_traffic
 
 
 def _vectors(rng, d, w, count):
@@ -24,38 +24,52 @@ def _vectors(rng, d, w, count):
 
 
 async def _check(dut, vecs, idle, bp, rnd):
-    p = env.params()
-    d, w = p["NUM_DST"], p["DIST_WIDTH"]
-    iw = max(1, (d - 1).bit_length())
-    out = Packer([("dist", w), ("index", iw)])
-    tb = TB(dut)
-    await tb.reset(idle=("i__valid", "o__ready"))
-    sink = StreamSink(tb, "o", backpressure=bp, rng=rnd, decode=out.unpack)
-    src = StreamSource(tb, "i", idle=idle, rng=rnd)
-    src.send(lanes_pack(v, w) for v in vecs)
-    await sink.wait_for(len(vecs), timeout=20 * len(vecs) + 200)
-    await tb.cycles(10)
+    tb = TB(dut, idle=idle, backpressure=bp, rng=rnd)
+    await tb.reset()
+    _queue(tb, vecs)
+    await tb.finish(timeout=20 * len(vecs) + 200)
+    return tb
+
+
+def _queue(tb, vecs):
+    tb.i.send(vecs)
     vals, idx = min_tree(np.array(vecs))
-    Scoreboard("orbis_min_tree.o", [{"dist": int(v), "index": int(i)} for v, i in zip(vals, idx)]).check(sink.items)
-    return src, sink
+    tb.o.expect({"dist": int(v), "index": int(i)} for v, i in zip(vals, idx))
+
+
+def _shape():
+    i = env.ports()["i"].payload
+    return i.length, i.elem.width
 
 
 @cocotb.test()
 async def matches_golden(dut):
     """Random and tied distance vectors under random gaps and back-pressure."""
-    p, a = env.params(), env.args()
+    a = env.args()
     rnd, rng = env.rngs()
-    vecs = _vectors(rng, p["NUM_DST"], p["DIST_WIDTH"], a.get("vectors", 400))
+    vecs = _vectors(rng, *_shape(), a.get("vectors", 400))
     await _check(dut, vecs, a.get("idle", 0.2), a.get("backpressure", 0.3), rnd)
 
 
 @cocotb.test()
 async def latency_and_ii(dut):
     """Ideal streams: one result per cycle, latency ⌈log2 D⌉."""
-    p = env.params()
     rnd, rng = env.rngs(1)
-    vecs = _vectors(rng, p["NUM_DST"], p["DIST_WIDTH"], 60)
-    src, sink = await _check(dut, vecs, 0.0, 0.0, rnd)
-    lat = max(0, (p["NUM_DST"] - 1).bit_length())
-    assert np.all(np.diff(src.accepted) == 1) and np.all(np.diff(sink.cycles) == 1), "not II = 1"
-    assert sink.cycles[0] - src.accepted[0] == lat, f"latency {sink.cycles[0] - src.accepted[0]}, documented {lat}"
+    d, w = _shape()
+    tb = await _check(dut, _vectors(rng, d, w, 60), 0.0, 0.0, rnd)
+    check_timing("orbis_min_tree", tb.i.accepted, tb.o.cycles, latency=max(0, (d - 1).bit_length()),
+                 input_ii=1, output_ii=1)
+
+
+@cocotb.test()
+async def reset_mid_stream(dut):
+    """Reset with vectors in the tree, then vectors that must pass."""
+    rnd, rng = env.rngs(2)
+    tb = TB(dut, idle=0.2, backpressure=0.3, rng=rnd)
+    await tb.reset()
+    vecs = _vectors(rng, *_shape(), 40)
+
+    async def transaction(tb):
+        _queue(tb, vecs)
+
+    await reset_under_traffic(tb, transaction)

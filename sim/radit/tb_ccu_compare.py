@@ -9,9 +9,9 @@ both input streams), ``backpressure`` (on both output streams).
 import cocotb
 import numpy as np
 
-from golden.radit import code_distance, compress_fp16, delta_bits
+from golden.radit import code_distance, compress_fp16
 from sim import env
-from sim.stream import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
+from sim.stream import TB, check_timing, reset_under_traffic
 
 _POP4 = np.array([bin(v).count("1") for v in range(16)])
 
@@ -62,9 +62,8 @@ def _exact_block(rng, lanes, target):
     return cur, prev.astype(np.uint8)
 
 
-def _blocks(rng, p, a):
-    lanes = p["LANES"]
-    limit = (1 << delta_bits(p["MAX_ELEMENTS"])) - 1
+def _blocks(rng, tb, a):
+    lanes, limit = tb.lanes, tb.limit
     out = []
     # Adversarial first: single-beat blocks of each kind, then the counter's
     # saturation bound from both sides, then a small block after saturation.
@@ -81,7 +80,29 @@ def _blocks(rng, p, a):
     for _ in range(a.get("blocks", 200)):
         beats = int(rng.integers(1, a.get("max_beats", 24) + 1))
         out.append(_block(rng, beats, lanes, kinds[int(rng.integers(len(kinds)))]))
-    return out, limit
+    return out
+
+
+class CompareTB(TB):
+    """``i`` (FP16 beats, ``last``) and ``prev`` (reference codes) in, ``codes``
+    and one ``delta`` per block out; lanes and the Δ counter's width from the layouts."""
+
+    def __init__(self, dut, **kw):
+        super().__init__(dut, **kw)
+        self.lanes = self.i.packer["data"].length
+        self.limit = self.delta.packer.max  # the saturating counter's bound
+
+    def queue(self, blocks):
+        """Queue whole blocks and their golden codes and Δ; returns the index of each block's last beat."""
+        lasts = []
+        for cur, ref in blocks:
+            codes = compress_fp16(cur)
+            self.codes.expect(codes)
+            self.delta.expect([code_distance(ref, codes, limit=self.limit)])
+            self.i.send({"data": cur[b], "last": int(b == len(cur) - 1)} for b in range(len(cur)))
+            self.prev.send(ref)
+            lasts.append(self.i.sent - 1)
+        return lasts
 
 
 @cocotb.test()
@@ -89,66 +110,44 @@ async def delta_and_codes_match_golden(dut):
     """Random, all-equal, all-different and saturating blocks under random gaps
     on both inputs and back-pressure on both outputs: every code beat and every
     Δ equal the golden model, none lost, duplicated or reordered."""
-    p, a = env.params(), env.args()
-    lanes = p["LANES"]
+    a = env.args()
     rnd, rng = env.rngs()
-    blocks, limit = _blocks(rng, p, a)
-    tb = TB(dut)
-    await tb.reset(idle=("i__valid", "prev__valid", "codes__ready", "delta__ready"))
-    bp = a.get("backpressure", 0.0)
-    codes_sink = StreamSink(tb, "codes", backpressure=bp, rng=rnd, decode=lambda w: lanes_unpack(w, 4, lanes))
-    delta_sink = StreamSink(tb, "delta", backpressure=bp, rng=rnd)
-    src = StreamSource(tb, "i", idle=a.get("idle", 0.0), rng=rnd)
-    prev = StreamSource(tb, "prev", idle=a.get("idle", 0.0), rng=rnd)
-    last_bit = 16 * lanes
-    want_codes, want_delta, i_words, prev_words = [], [], [], []
-    for cur, ref in blocks:
-        codes = compress_fp16(cur)
-        want_codes.extend(codes)
-        want_delta.append(code_distance(ref, codes, limit=limit))
-        for b in range(len(cur)):
-            i_words.append(lanes_pack(cur[b], 16) | (int(b == len(cur) - 1) << last_bit))
-            prev_words.append(lanes_pack(ref[b], 4))
+    tb = CompareTB(dut, idle=a.get("idle", 0.0), backpressure=a.get("backpressure", 0.0), rng=rnd)
+    await tb.reset()
+    blocks = _blocks(rng, tb, a)
     exact = [code_distance(ref, compress_fp16(cur)) for cur, ref in blocks]
-    assert sum(d >= limit for d in exact) >= 3 or limit > 4 * lanes * 64, "saturation not exercised"
-    src.send(i_words)
-    prev.send(prev_words)
-    await codes_sink.wait_for(len(want_codes), timeout=30 * len(i_words) + 200)
-    await delta_sink.wait_for(len(want_delta), timeout=30 * len(i_words) + 200)
-    await tb.cycles(20)
-    Scoreboard("ccu_compare.codes", want_codes).check(codes_sink.items)
-    Scoreboard("ccu_compare.delta", want_delta).check(delta_sink.items)
-    env.report(beats=len(i_words), blocks=len(blocks), saturated=sum(d >= limit for d in exact))
+    assert sum(d >= tb.limit for d in exact) >= 3 or tb.limit > 4 * tb.lanes * 64, "saturation not exercised"
+    tb.queue(blocks)
+    await tb.finish(timeout=30 * tb.i.sent + 200)
+    env.report(beats=tb.i.sent, blocks=len(blocks), saturated=sum(d >= tb.limit for d in exact))
 
 
 @cocotb.test()
 async def initiation_interval_one(dut):
     """With both sources always valid and both sinks always ready, one beat per
     cycle enters; codes lag 1 cycle; each Δ appears 1 cycle after its last beat."""
-    p = env.params()
-    lanes = p["LANES"]
     _, rng = env.rngs(1)
-    blocks = [_block(rng, int(n), lanes, "random") for n in rng.integers(1, 9, size=40)]
-    tb = TB(dut)
-    await tb.reset(idle=("i__valid", "prev__valid", "codes__ready", "delta__ready"))
-    codes_sink = StreamSink(tb, "codes")
-    delta_sink = StreamSink(tb, "delta")
-    src = StreamSource(tb, "i")
-    prev = StreamSource(tb, "prev")
-    i_words, prev_words, last_index = [], [], []
-    for cur, ref in blocks:
-        for b in range(len(cur)):
-            i_words.append(lanes_pack(cur[b], 16) | (int(b == len(cur) - 1) << (16 * lanes)))
-            prev_words.append(lanes_pack(ref[b], 4))
-        last_index.append(len(i_words) - 1)
-    src.send(i_words)
-    prev.send(prev_words)
-    await delta_sink.wait_for(len(blocks), timeout=10 * len(i_words))
-    await codes_sink.wait_for(len(i_words), timeout=100)
-    n = len(i_words)
-    assert src.accepted == prev.accepted, "the two inputs were not consumed together"
-    assert np.all(np.diff(src.accepted) == 1), "input stalled with ready sinks"
-    assert all(c - s == 1 for c, s in zip(codes_sink.cycles, src.accepted)), "codes latency is not 1"
-    assert codes_sink.cycles[-1] - src.accepted[0] + 1 == n + 1, "beats took longer than n + 1 cycles"
-    lasts = [src.accepted[k] + 1 for k in last_index]
-    assert delta_sink.cycles == lasts, f"Δ cycles {delta_sink.cycles[:5]}..., expected {lasts[:5]}..."
+    tb = CompareTB(dut)
+    await tb.reset()
+    blocks = [_block(rng, int(n), tb.lanes, "random") for n in rng.integers(1, 9, size=40)]
+    lasts = tb.queue(blocks)
+    await tb.finish(timeout=10 * tb.i.sent)
+    assert tb.i.accepted == tb.prev.accepted, "the two inputs were not consumed together"
+    check_timing("ccu_compare.codes", tb.i.accepted, tb.codes.cycles, latency=1, input_ii=1, output_ii=1)
+    check_timing("ccu_compare.delta", [tb.i.accepted[k] for k in lasts], tb.delta.cycles, latency=1)
+
+
+@cocotb.test()
+async def reset_mid_block(dut):
+    """Reset with blocks in flight (the Δ counter part-way through a block),
+    then complete blocks that must pass: the counter restarts from 0 (no
+    state survives a reset)."""
+    _, rng = env.rngs(2)
+    tb = CompareTB(dut, idle=0.2, backpressure=0.3)
+    await tb.reset()
+    blocks = [_block(rng, int(n), tb.lanes, "random") for n in rng.integers(6, 12, size=6)]
+
+    async def transaction(tb):
+        tb.queue(blocks)
+
+    await reset_under_traffic(tb, transaction)

@@ -28,7 +28,7 @@ import numpy as np
 
 from golden.systolic import assemble, cycles, matmul, tiles
 from sim import env
-from sim.stream import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
+from sim.stream import TB, reset_under_traffic
 
 
 def operands(rng, job, in_bits, w_bits):
@@ -49,6 +49,14 @@ def operands(rng, job, in_bits, w_bits):
     return a.astype(np.int64), w.astype(np.int64)
 
 
+def _queue(tb, parts, m):
+    tb.w.send(row for t in parts for row in t.weights)
+    tb.a.send({"data": row, "last": int(i == m - 1)} for t in parts for i, row in enumerate(t.activations))
+    expected = [{"data": row, "last": int(i == m - 1)} for t in parts for i, row in enumerate(t.expected)]
+    tb.o.expect(expected)
+    return expected
+
+
 @cocotb.test()
 async def matmul_tiles(dut):
     """Tiled products bit-exact against the golden model, cycle counts against the model."""
@@ -56,40 +64,30 @@ async def matmul_tiles(dut):
     rows, cols = p["ROWS"], p["COLS"]
     ib, wb, acc = p["IN_BITS"], p["W_BITS"], p["ACC_BITS"]
     rnd, rng = env.rngs()
-    tb = TB(dut)
-    await tb.reset(idle=("w__valid", "a__valid", "o__ready"))
-
-    def decode(word):
-        return {"data": lanes_unpack(word, acc, cols, signed=True), "last": (word >> (acc * cols)) & 1}
-
-    sink = StreamSink(tb, "o", rng=rnd, decode=decode)
-    wsrc = StreamSource(tb, "w", rng=rnd)
-    asrc = StreamSource(tb, "a", rng=rnd)
+    tb = TB(dut, rng=rnd)
+    await tb.reset()
     report = []
     for number, job in enumerate(args["jobs"]):
         a, w = operands(rng, job, ib, wb)
         m = a.shape[0]
         parts = tiles(a, w, rows, cols, acc)
-        expected = [{"data": row, "last": int(i == m - 1)} for t in parts for i, row in enumerate(t.expected)]
-        sink.backpressure = job.get("backpressure", 0.0)
-        wsrc.idle = asrc.idle = job.get("idle", 0.0)
+        tb.set_backpressure(job.get("backpressure", 0.0))
+        tb.set_idle(job.get("idle", 0.0))
         wall = time.perf_counter()
-        base_w = len(wsrc.accepted)
-        base_o = len(sink.items)
-        wsrc.send(lanes_pack(row, wb) for t in parts for row in t.weights)
-        asrc.send(lanes_pack(row, ib) | (int(i == m - 1) << (rows * ib))
-                  for t in parts for i, row in enumerate(t.activations))
+        base_w = len(tb.w.accepted)
+        base_o = len(tb.o.items)
+        expected = _queue(tb, parts, m)
         budget = 50 * (len(expected) + len(parts) * (rows + 1)) + 10 * (rows + cols) + 1000
-        await sink.wait_for(base_o + len(expected), timeout=budget)
+        await tb.drain(timeout=budget)
         wall = time.perf_counter() - wall
         await tb.cycles(rows + cols + 8)  # an extra beat would show up here
-        got = sink.items[base_o:]
-        Scoreboard(f"job {number} ({job}) o", expected).check(got)
+        tb.check()
+        got = tb.o.items[base_o:]
         results = [(t, np.array([b["data"] for b in got[i * m:(i + 1) * m]])) for i, t in enumerate(parts)]
         product = assemble(results, m, w.shape[1], acc)
         want = matmul(a, w, acc)
         assert np.array_equal(product, want), f"job {number}: assembled product differs from matmul"
-        measured = sink.cycles[-1] - wsrc.accepted[base_w] + 1
+        measured = tb.o.cycles[-1] - tb.w.accepted[base_w] + 1
         model = cycles(m, a.shape[1], w.shape[1], rows, cols)
         report.append({"job": job, "tiles": len(parts), "cycles": measured, "model": model.total,
                        "utilization_model": model.utilization, "wall_s": wall})
@@ -107,22 +105,33 @@ async def stall_holds_everything(dut):
     rows, cols = p["ROWS"], p["COLS"]
     ib, wb, acc = p["IN_BITS"], p["W_BITS"], p["ACC_BITS"]
     rnd, rng = env.rngs(7)
-    tb = TB(dut)
-    await tb.reset(idle=("w__valid", "a__valid", "o__ready"))
-    sink = StreamSink(tb, "o", rng=rnd, backpressure=1.0,
-                      decode=lambda word: lanes_unpack(word, acc, cols, signed=True))
-    wsrc = StreamSource(tb, "w", rng=rnd)
-    asrc = StreamSource(tb, "a", rng=rnd)
+    tb = TB(dut, backpressure=1.0, rng=rnd)
+    await tb.reset()
     m = 3 * (rows + cols)
     a, w = operands(rng, {"m": m, "k": rows, "n": cols}, ib, wb)
     (tile,) = tiles(a, w, rows, cols, acc)
-    wsrc.send(lanes_pack(row, wb) for row in tile.weights)
-    asrc.send(lanes_pack(row, ib) | (int(i == m - 1) << (rows * ib)) for i, row in enumerate(tile.activations))
+    _queue(tb, [tile], m)
     await tb.cycles(4 * (rows + cols) + 50)
     # Nothing left; the pipeline holds latency rows (ROWS + COLS) and the input stops.
-    assert len(sink.items) == 0
-    assert len(asrc.accepted) == rows + cols, f"{len(asrc.accepted)} rows taken while stalled"
-    sink.backpressure = 0.0
-    await sink.wait_for(m, timeout=20 * m)
-    await tb.cycles(rows + cols + 8)
-    Scoreboard("o", list(tile.expected)).check(sink.items)
+    assert len(tb.o.items) == 0
+    assert len(tb.a.accepted) == rows + cols, f"{len(tb.a.accepted)} rows taken while stalled"
+    tb.set_backpressure(0.0)
+    await tb.finish(timeout=20 * m, quiet=rows + cols + 8)
+
+
+@cocotb.test()
+async def reset_mid_tile(dut):
+    """Reset with weights loaded and activations in the array, then a tiled
+    product that must pass (weights are loaded again: nothing survives a reset)."""
+    p = env.params()
+    rows, cols = p["ROWS"], p["COLS"]
+    rnd, rng = env.rngs(8)
+    tb = TB(dut, idle=0.2, backpressure=0.3, rng=rnd)
+    await tb.reset()
+    a, w = operands(rng, {"m": 2 * rows + 3, "k": 2 * rows, "n": cols}, p["IN_BITS"], p["W_BITS"])
+    parts = tiles(a, w, rows, cols, p["ACC_BITS"])
+
+    async def transaction(tb):
+        _queue(tb, parts, a.shape[0])
+
+    await reset_under_traffic(tb, transaction)

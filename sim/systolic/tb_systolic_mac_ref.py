@@ -15,10 +15,7 @@ async def mac_accumulates(dut):
     p, args = env.params(), env.args()
     ib, wb, acc = p["IN_BITS"], p["W_BITS"], p["ACC_BITS"]
     rnd, _ = env.rngs()
-    tb = TB(dut)
-    dut.a.value = 0
-    dut.b.value = 0
-    dut.clr.value = 1
+    tb = TB(dut, idle_values={"clr": 1})
     await tb.reset()
     await RisingEdge(dut.clk)  # the clear reaches the operand register
     pipe = []  # operands in the input register: (a, b, clr)
@@ -27,12 +24,12 @@ async def mac_accumulates(dut):
         a = rnd.choice([-(1 << (ib - 1)), (1 << (ib - 1)) - 1, rnd.randint(-(1 << (ib - 1)), (1 << (ib - 1)) - 1)])
         b = rnd.choice([-(1 << (wb - 1)), (1 << (wb - 1)) - 1, rnd.randint(-(1 << (wb - 1)), (1 << (wb - 1)) - 1)])
         clr = int(rnd.random() < 0.02)
-        dut.a.value = a & ((1 << ib) - 1)
-        dut.b.value = b & ((1 << wb) - 1)
+        dut.a.value = tb.inputs["a"].shape.pack(a)
+        dut.b.value = tb.inputs["b"].shape.pack(b)
         dut.clr.value = clr
         await ReadOnly()
         if model is not None:
-            got = int(wrap(int(dut.acc.value), acc))
+            got = tb.ports["acc"].shape.unpack(int(dut.acc.value))
             assert got == model, f"cycle {cycle}: acc {got}, model {model}"
         if pipe:
             pa, pb, pclr = pipe.pop()
