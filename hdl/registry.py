@@ -13,8 +13,8 @@ a default becomes a parameter named in upper case (``lanes`` -> ``LANES``) whose
 default is that default, so the default lives in exactly one place. The
 constructor validates values and raises ``ValueError``.
 
-Units are discovered by importing every module below ``hdl.radit``,
-``hdl.ditto``, ``hdl.orbis``, ``hdl.systolic`` and ``hdl.accel``; adding a unit never touches
+Units are discovered by importing every module below ``hdl.common``,
+``hdl.radit``, ``hdl.ditto``, ``hdl.orbis``, ``hdl.systolic`` and ``hdl.accel``; adding a unit never touches
 this file.
 """
 
@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 __all__ = ["Param", "Unit", "unit", "units", "get", "UnknownUnit", "ParamError"]
 
-GROUPS = ("radit", "ditto", "orbis", "systolic", "accel")
+GROUPS = ("common", "radit", "ditto", "orbis", "systolic", "accel")
 
 _REGISTRY: dict[str, "Unit"] = {}
 _DISCOVERED = False
