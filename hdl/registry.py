@@ -14,8 +14,8 @@ default is that default, so the default lives in exactly one place. The
 constructor validates values: a wrong type raises ``TypeError``, a bad value
 ``ValueError`` (:mod:`hdl.common.params`).
 
-Units are discovered by importing every module below ``hdl.radit``,
-``hdl.ditto``, ``hdl.orbis``, ``hdl.systolic`` and ``hdl.accel``; adding a unit never touches
+Units are discovered by importing every module below ``hdl.common``,
+``hdl.radit``, ``hdl.ditto``, ``hdl.orbis``, ``hdl.systolic`` and ``hdl.accel``; adding a unit never touches
 this file.
 """
 
@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 __all__ = ["Param", "Unit", "unit", "units", "get", "UnknownUnit", "ParamError"]
 
-GROUPS = ("radit", "ditto", "orbis", "systolic", "accel")
+GROUPS = ("common", "radit", "ditto", "orbis", "systolic", "accel")
 
 _REGISTRY: dict[str, "Unit"] = {}
 _DISCOVERED = False

@@ -94,9 +94,11 @@ def test_rtl_rejects_bad_parameters():
     from hdl.systolic.pe import MACRef, SystolicPE
 
     for kw, word in [({"rows": 0}, "rows"), ({"cols": -1}, "cols"), ({"in_bits": 1}, "in_bits"),
-                     ({"w_bits": 2.5}, "w_bits"), ({"acc_bits": 15}, "acc_bits")]:
+                     ({"acc_bits": 15}, "acc_bits")]:
         with pytest.raises(ValueError, match=word):
             SystolicArray(**kw)
+    with pytest.raises(TypeError, match="w_bits"):
+        SystolicArray(w_bits=2.5)
     with pytest.raises(ValueError, match="acc_bits"):
         SystolicPE(acc_bits=8)
     with pytest.raises(ValueError, match="in_bits"):

@@ -1,16 +1,18 @@
-"""Weight-stationary systolic array, ROWS x COLS PEs, INT8 x INT8 -> INT32
-(docs/SPEC.md "Systolic array"; RADiT §III-C and §IV-B1, ORBIS §3.3)."""
+"""Weight-stationary systolic array, ROWS x COLS PEs, INT8 x INT8 -> INT32 or
+FP16 x FP16 -> FP32 (docs/SPEC.md "Systolic array", "FP16"; RADiT §III-C and
+§IV-B1, ORBIS §3.3)."""
 
 import re
 from pathlib import Path
 
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.stream import check_positive, stall_pipeline
+from ..common.fp import check_int
+from ..common.stream import stall_pipeline
 from ..registry import unit
-from .pe import SystolicPE, check_widths
+from .pe import SystolicPE, check_dtype, dtype_widths
 
 __all__ = ["SystolicArray", "emit_array"]
 
@@ -95,7 +97,7 @@ def emit_array(component, out_dir, name):
     out_dir = Path(out_dir)
     pe_name = f"{name}_pe"
     grid_name = f"{name}_grid"
-    pe = SystolicPE(in_bits=component.in_bits, w_bits=component.w_bits, acc_bits=component.acc_bits)
+    pe = component.make_pe()
     pe_path = out_dir / f"{pe_name}.v"
     # Verilator would otherwise inline all ROWS*COLS PEs into one flat model
     # (for 64x64: gigabytes and many minutes of C++); kept as one class it
@@ -109,8 +111,12 @@ def emit_array(component, out_dir, name):
         top=name, grid=grid_name, pe=pe_name, rows=component.rows, cols=component.cols,
         in_bits=component.in_bits, w_bits=component.w_bits, acc_bits=component.acc_bits))
     component.grid_module = grid_name
+    try:
+        top_text = verilog.convert(component, name=name, emit_src=False)
+    finally:
+        component.grid_module = None
     top_path = out_dir / f"{name}.v"
-    top_path.write_text(verilog.convert(component, name=name, emit_src=False))
+    top_path.write_text(top_text)
     return [top_path, grid_path, pe_path]
 
 
@@ -137,12 +143,21 @@ class SystolicArray(wiring.Component):
     acc_bits : int
         Partial-sum and result width (default 32), >= ``in_bits + w_bits``;
         sums wrap around in two's complement.
+    dtype : str
+        ``"int8"`` (default) or ``"fp16"``: binary16 activations and weights,
+        binary32 partial sums and results (bit patterns in unsigned lanes;
+        the widths read 16, 16, 32 and must be left at their defaults). Each
+        column sum starts at +0.0 in the top PE and adds the products in
+        k order (PE row k holds tile row k), rounding to nearest even after
+        every addition (docs/SPEC.md "FP16").
 
     Members
     -------
     w : ``In(stream.Signature(ArrayLayout(signed(w_bits), cols)))``
         Weight tiles: ``rows`` beats per tile, beat ``j`` = tile row ``j``
-        (column ``n`` in lane ``n``). A tile's beats are taken while the
+        for INT8, tile row ``rows - 1 - j`` for FP16 (the shift chain puts the
+        last beat in the top row, where FP16 sums start;
+        :func:`golden.systolic.weight_beats`); column ``n`` in lane ``n``. A tile's beats are taken while the
         shadow registers are free: from the cycle the previous tile's first
         activation row enters.
     a : ``In(stream.Signature(StructLayout({"data": ArrayLayout(signed(in_bits), rows), "last": 1})))``
@@ -169,34 +184,66 @@ class SystolicArray(wiring.Component):
     ``<top>_pe``; ``<top>_grid`` places ``ROWS x COLS`` instances of it with
     Verilog generate loops; this component is the top module ``<top>`` (stream
     control, skew and de-skew registers) and places the grid with
-    ``Instance``. 64x64: three modules, ~140 KiB of Verilog.
+    ``Instance``. 64x64: three modules, ~140 KiB of Verilog. Converted on its
+    own (``amaranth.back.verilog.convert``, or simulated in Amaranth), with
+    no grid module named in ``grid_module``, it builds the grid from
+    :class:`~hdl.systolic.pe.SystolicPE` submodules instead: the same logic,
+    one Verilog module per PE (slow for big arrays).
     """
 
-    def __init__(self, *, rows=64, cols=64, in_bits=8, w_bits=8, acc_bits=32):
-        self._rows = check_positive("rows", rows, maximum=256)
-        self._cols = check_positive("cols", cols, maximum=256)
-        check_widths(in_bits, w_bits, acc_bits)
-        self._in_bits = in_bits
-        self._w_bits = w_bits
-        self._acc_bits = acc_bits
-        self.grid_module = "systolic_array_grid"
+    def __init__(self, *, rows=64, cols=64, in_bits=8, w_bits=8, acc_bits=32, dtype="int8"):
+        self._rows = check_int("rows", rows, minimum=1, maximum=256)
+        self._cols = check_int("cols", cols, minimum=1, maximum=256)
+        self._dtype = check_dtype(dtype)
+        self._in_bits, self._w_bits, self._acc_bits = dtype_widths(dtype, in_bits, w_bits, acc_bits)
+        # Set by emit_array while it converts the top: the name of the grid
+        # module it writes beside it. None: elaborate builds the grid itself.
+        self.grid_module = None
+        shape = signed if self._dtype == "int8" else unsigned
         super().__init__({
-            "w": In(stream.Signature(data.ArrayLayout(signed(w_bits), cols))),
+            "w": In(stream.Signature(data.ArrayLayout(shape(self._w_bits), self._cols))),
             "a": In(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(signed(in_bits), rows), "last": 1}))),
+                "data": data.ArrayLayout(shape(self._in_bits), self._rows), "last": 1}))),
             "o": Out(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(signed(acc_bits), cols), "last": 1}))),
+                "data": data.ArrayLayout(shape(self._acc_bits), self._cols), "last": 1}))),
         })
 
-    rows = property(lambda self: self._rows)
-    cols = property(lambda self: self._cols)
-    in_bits = property(lambda self: self._in_bits)
-    w_bits = property(lambda self: self._w_bits)
-    acc_bits = property(lambda self: self._acc_bits)
+    @property
+    def rows(self):
+        return self._rows
+
+    @property
+    def cols(self):
+        return self._cols
+
+    @property
+    def in_bits(self):
+        """Activation lane width (16 for FP16)."""
+        return self._in_bits
+
+    @property
+    def w_bits(self):
+        """Weight lane width (16 for FP16)."""
+        return self._w_bits
+
+    @property
+    def acc_bits(self):
+        """Partial-sum and result lane width (32 for FP16)."""
+        return self._acc_bits
+
+    @property
+    def dtype(self):
+        return self._dtype
 
     @property
     def latency(self):
         return self._rows + self._cols
+
+    def make_pe(self):
+        """A PE of this array's type and widths."""
+        if self._dtype == "fp16":
+            return SystolicPE(dtype="fp16")
+        return SystolicPE(in_bits=self._in_bits, w_bits=self._w_bits, acc_bits=self._acc_bits)
 
     def elaborate(self, platform):
         m = Module()
@@ -247,14 +294,17 @@ class SystolicArray(wiring.Component):
             return out.as_signed() if value.shape().signed else out
 
         # --- edges: skew in, de-skew out -------------------------------------
-        # PE row r holds tile row rows-1-r (the first weight beat shifts down
-        # to the bottom), so it multiplies activation lane rows-1-r, which
-        # enters r cycles late together with the swap flag.
+        # The first weight beat shifts down to the bottom: PE row r holds beat
+        # rows-1-r, which is tile row rows-1-r for INT8 and tile row r for FP16
+        # (whose beats come last row first, so that sums start at k = 0). It
+        # multiplies that activation lane, which enters r cycles late
+        # together with the swap flag.
+        fp = self._dtype == "fp16"
         left_a = []
         left_f = []
         left_e = []
         for r in range(rows):
-            lane = rows - 1 - r
+            lane = r if fp else rows - 1 - r
             if r == 0:
                 left_a.append(self.a.payload.data[lane])
                 left_f.append(start)
@@ -262,7 +312,7 @@ class SystolicArray(wiring.Component):
                 pair = Signal(self._in_bits + 1, name=f"askew_in_{r}")
                 m.d.comb += pair.eq(self.a.payload.data[lane].as_unsigned() | (start << self._in_bits))
                 out = delayed(pair, r, f"askew_{r}")
-                left_a.append(out[:self._in_bits].as_signed())
+                left_a.append(out[:self._in_bits] if fp else out[:self._in_bits].as_signed())
                 left_f.append(out[self._in_bits])
             # Weight beat j shifts PE rows 0..j of a column: row r joins at beat r.
             e = Signal(name=f"load_{r}")
@@ -284,14 +334,41 @@ class SystolicArray(wiring.Component):
             ]
         for c in range(cols):
             m.d.comb += top_w_bus.word_select(c, self._w_bits).eq(top_w[c])
-        m.submodules.grid = Instance(
-            self.grid_module, i_clk=ClockSignal(), i_rst=ResetSignal(), i_ce=ce,
-            i_left_a=left_a_bus, i_left_f=left_f_bus, i_left_e=left_e_bus, i_top_w=top_w_bus,
-            o_bottom_p=bottom)
-        bottom_p = [bottom.word_select(c, self._acc_bits).as_signed() for c in range(cols)]
+        if self.grid_module is not None:
+            m.submodules.grid = Instance(
+                self.grid_module, i_clk=ClockSignal(), i_rst=ResetSignal(), i_ce=ce,
+                i_left_a=left_a_bus, i_left_f=left_f_bus, i_left_e=left_e_bus, i_top_w=top_w_bus,
+                o_bottom_p=bottom)
+        else:
+            self._grid(m, ce, left_a_bus, left_f_bus, left_e_bus, top_w_bus, bottom)
+        bottom_p = [bottom.word_select(c, self._acc_bits) for c in range(cols)]
+        if not fp:
+            bottom_p = [v.as_signed() for v in bottom_p]
 
         # Column c's result leaves the bottom row c cycles after column 0's.
         for c in range(cols):
             m.d.comb += self.o.payload.data[c].eq(
                 delayed(bottom_p[c], cols - 1 - c, f"deskew_{c}"))
         return m
+
+    def _grid(self, m, ce, left_a, left_f, left_e, top_w, bottom):
+        """The grid of GRID_TEMPLATE as Amaranth submodules (plain conversion)."""
+        rows, cols = self._rows, self._cols
+        pes = [[self.make_pe() for _ in range(cols)] for _ in range(rows)]
+        for r in range(rows):
+            for c in range(cols):
+                pe = pes[r][c]
+                m.submodules[f"pe_{r}_{c}"] = pe
+                m.d.comb += pe.ce.eq(ce)
+                if c == 0:
+                    m.d.comb += [pe.a_in.eq(left_a.word_select(r, self._in_bits)),
+                                 pe.f_in.eq(left_f[r]), pe.e_in.eq(left_e[r])]
+                else:
+                    left = pes[r][c - 1]
+                    m.d.comb += [pe.a_in.eq(left.a_out), pe.f_in.eq(left.f_out), pe.e_in.eq(left.e_out)]
+                if r == 0:
+                    m.d.comb += [pe.w_in.eq(top_w.word_select(c, self._w_bits)), pe.p_in.eq(0)]
+                else:
+                    m.d.comb += [pe.w_in.eq(pes[r - 1][c].w_out), pe.p_in.eq(pes[r - 1][c].p_out)]
+                if r == rows - 1:
+                    m.d.comb += bottom.word_select(c, self._acc_bits).eq(pe.p_out)

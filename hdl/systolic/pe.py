@@ -1,14 +1,19 @@
 """Processing element of the weight-stationary systolic array, and the minimal
-MAC it is priced against (docs/SPEC.md "Systolic array"; RADiT §III-C, §IV-B1)."""
+MAC it is priced against (docs/SPEC.md "Systolic array", "FP16"; RADiT §III-C,
+§IV-B1)."""
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.stream import check_positive
+from ..common.fp import check_int, fp16_mul, fp32_add
 from ..registry import unit
 
-__all__ = ["SystolicPE", "MACRef", "check_widths", "product"]
+__all__ = ["SystolicPE", "MACRef", "check_widths", "check_dtype", "dtype_widths", "product", "DTYPES"]
+
+DTYPES = ("int8", "fp16")
+# FP16: binary16 activations and weights, binary32 partial sums (bit patterns).
+FP16_WIDTHS = (16, 16, 32)
 
 
 def product(m, a, b, name="product"):
@@ -25,10 +30,37 @@ def product(m, a, b, name="product"):
 
 
 def check_widths(in_bits, w_bits, acc_bits):
-    """Validate the array's operand and accumulator widths (``ValueError``)."""
-    check_positive("in_bits", in_bits, minimum=2, maximum=32)
-    check_positive("w_bits", w_bits, minimum=2, maximum=32)
-    check_positive("acc_bits", acc_bits, minimum=in_bits + w_bits, maximum=64)
+    """Validate the array's operand and accumulator widths: ``TypeError`` for a
+    non-integer, ``ValueError`` out of range; returns them as ``int``."""
+    in_bits = check_int("in_bits", in_bits, minimum=2, maximum=32)
+    w_bits = check_int("w_bits", w_bits, minimum=2, maximum=32)
+    acc_bits = check_int("acc_bits", acc_bits, minimum=in_bits + w_bits, maximum=64)
+    return in_bits, w_bits, acc_bits
+
+
+def check_dtype(dtype):
+    """Validate the datapath type: a string (``TypeError``), one of :data:`DTYPES` (``ValueError``)."""
+    if not isinstance(dtype, str):
+        raise TypeError(f"dtype must be a string, not {dtype!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, not {dtype!r}")
+    return dtype
+
+
+def dtype_widths(dtype, in_bits, w_bits, acc_bits):
+    """The port widths ``(in_bits, w_bits, acc_bits)`` of a datapath type.
+
+    INT8 takes the width parameters as given; FP16 fixes them (binary16
+    operands, binary32 sums), so non-default widths with ``dtype="fp16"`` are
+    a ``ValueError`` rather than silently ignored.
+    """
+    widths = check_widths(in_bits, w_bits, acc_bits)
+    if check_dtype(dtype) == "int8":
+        return widths
+    if widths != (8, 8, 32):
+        raise ValueError(f"in_bits, w_bits and acc_bits are fixed by dtype='fp16' (16, 16, 32); "
+                         f"leave them at their defaults, not {widths}")
+    return FP16_WIDTHS
 
 
 @unit("systolic_pe", golden="golden.systolic.matmul", testbench="sim.systolic.tb_systolic_pe")
@@ -44,7 +76,13 @@ class SystolicPE(wiring.Component):
         f    <= f_in; e <= e_in        # swap and load flags, passed right
         act  <= shd   if f_in          # swap: the next tile's weight goes live
         shd  <= w_in  if e_in          # shadow weight: shift chain down the column
-        p    <= p_in + a * act         # partial sum, passed down (wraps at ACC_BITS)
+        p    <= p_in + a * act         # partial sum, passed down
+
+    With ``dtype="int8"`` the sum wraps at ``acc_bits``; with ``dtype="fp16"``
+    ``a * act`` is the exact binary32 product of two binary16 values and the
+    addition is binary32 with round to nearest even
+    (:func:`hdl.common.fp.fp16_mul`, :func:`hdl.common.fp.fp32_add`; NaN
+    canonical ``0x7FC00000``, subnormals exact), in the same single cycle.
 
     The swap flag travels with the first activation of a tile, so each PE
     switches weights exactly when that activation reaches it, while the
@@ -53,9 +91,13 @@ class SystolicPE(wiring.Component):
     Parameters
     ----------
     in_bits, w_bits : int
-        Signed activation and weight widths (default 8, 8).
+        Signed activation and weight widths (default 8, 8; INT8 only).
     acc_bits : int
-        Partial-sum width (default 32), >= ``in_bits + w_bits``.
+        Partial-sum width (default 32), >= ``in_bits + w_bits`` (INT8 only).
+    dtype : str
+        ``"int8"`` (default: signed integers, wrapping sums) or ``"fp16"``
+        (binary16 operands, binary32 partial sums, all ports bit patterns;
+        the widths then read 16, 16, 32 and must be left at their defaults).
 
     Members
     -------
@@ -74,59 +116,71 @@ class SystolicPE(wiring.Component):
     p_out : ``Out(signed(acc_bits))``
         Registered ``p_in + a * act``, to the PE below.
 
-    Timing: 1 cycle from ``a_in``/``f_in``/``e_in`` to their outputs; ``p_out``
-    holds ``p_in + a * act`` one cycle after the activation sits in ``a``
-    (2 cycles after ``a_in``).
+    Timing (both types): 1 cycle from ``a_in``/``f_in``/``e_in`` to their
+    outputs; ``p_out`` holds ``p_in + a * act`` one cycle after the activation
+    sits in ``a`` (2 cycles after ``a_in``). Implements docs/SPEC.md
+    "Systolic array" and "FP16".
     """
 
-    def __init__(self, *, in_bits=8, w_bits=8, acc_bits=32):
-        check_widths(in_bits, w_bits, acc_bits)
-        self._in_bits = in_bits
-        self._w_bits = w_bits
-        self._acc_bits = acc_bits
+    def __init__(self, *, in_bits=8, w_bits=8, acc_bits=32, dtype="int8"):
+        self._dtype = check_dtype(dtype)
+        self._in_bits, self._w_bits, self._acc_bits = dtype_widths(dtype, in_bits, w_bits, acc_bits)
+        shape = signed if self._dtype == "int8" else unsigned
         super().__init__({
             "ce": In(1),
-            "a_in": In(signed(in_bits)),
+            "a_in": In(shape(self._in_bits)),
             "f_in": In(1),
             "e_in": In(1),
-            "w_in": In(signed(w_bits)),
-            "p_in": In(signed(acc_bits)),
-            "a_out": Out(signed(in_bits)),
+            "w_in": In(shape(self._w_bits)),
+            "p_in": In(shape(self._acc_bits)),
+            "a_out": Out(shape(self._in_bits)),
             "f_out": Out(1),
             "e_out": Out(1),
-            "w_out": Out(signed(w_bits)),
-            "p_out": Out(signed(acc_bits)),
+            "w_out": Out(shape(self._w_bits)),
+            "p_out": Out(shape(self._acc_bits)),
         })
 
     @property
     def in_bits(self):
+        """Activation port width (16 for FP16)."""
         return self._in_bits
 
     @property
     def w_bits(self):
+        """Weight port width (16 for FP16)."""
         return self._w_bits
 
     @property
     def acc_bits(self):
+        """Partial-sum port width (32 for FP16)."""
         return self._acc_bits
+
+    @property
+    def dtype(self):
+        return self._dtype
 
     def elaborate(self, platform):
         m = Module()
+        fp = self._dtype == "fp16"
+        shape = unsigned if fp else signed
         # Data registers need no reset: nothing reads them before the flags
         # (which do reset) have loaded and swapped in a tile.
-        a = Signal(signed(self._in_bits), reset_less=True)
-        act = Signal(signed(self._w_bits), reset_less=True)
-        shd = Signal(signed(self._w_bits), reset_less=True)
-        p = Signal(signed(self._acc_bits), reset_less=True)
+        a = Signal(shape(self._in_bits), reset_less=True)
+        act = Signal(shape(self._w_bits), reset_less=True)
+        shd = Signal(shape(self._w_bits), reset_less=True)
+        p = Signal(shape(self._acc_bits), reset_less=True)
         f = Signal()
         e = Signal()
-        prod = product(m, a, act)
+        if fp:
+            total = fp32_add(m, self.p_in, fp16_mul(m, a, act, name="product"), name="psum")
+        else:
+            total = self.p_in + product(m, a, act)
         with m.If(self.ce):
             m.d.sync += [
                 a.eq(self.a_in),
                 f.eq(self.f_in),
                 e.eq(self.e_in),
-                p.eq(self.p_in + prod),
+                p.eq(total),
             ]
             with m.If(self.f_in):
                 m.d.sync += act.eq(shd)
@@ -168,7 +222,7 @@ class MACRef(wiring.Component):
     """
 
     def __init__(self, *, in_bits=8, w_bits=8, acc_bits=32):
-        check_widths(in_bits, w_bits, acc_bits)
+        in_bits, w_bits, acc_bits = check_widths(in_bits, w_bits, acc_bits)
         self._in_bits = in_bits
         self._w_bits = w_bits
         self._acc_bits = acc_bits
@@ -178,6 +232,18 @@ class MACRef(wiring.Component):
             "clr": In(1),
             "acc": Out(signed(acc_bits)),
         })
+
+    @property
+    def in_bits(self):
+        return self._in_bits
+
+    @property
+    def w_bits(self):
+        return self._w_bits
+
+    @property
+    def acc_bits(self):
+        return self._acc_bits
 
     def elaborate(self, platform):
         m = Module()
