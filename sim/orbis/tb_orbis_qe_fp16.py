@@ -49,7 +49,7 @@ def corner_matrices(rng, n, c, scale_frac):
     out.append(_h(s * np.where(rng.integers(0, 2, size=(n, c)) == 1, -1.0, 1.0)))
     # One huge channel, tiny others (normal, subnormal): the relative weights underflow.
     h = _h(rng.normal(size=(n, c)) * 1e-4)
-    h[:, 0] = _h(rng.normal(size=n) * 3e4)
+    h[:, 0] = _h(rng.normal(size=n) * 1.5e4)
     h[:, 1 % c] = _h(rng.normal(size=n) * 1e-6)
     out.append(h)
     out.append(np.zeros((n, c), dtype=np.uint16))                         # all-zero matrix
