@@ -150,3 +150,25 @@ def test_rtl_qe_fp16_random_and_corners(cosim):
 def test_rtl_qe_fp16_other_sizes(cosim, params):
     cosim("orbis_qe", {**params, "DTYPE": "fp16"}, testbench=FP16_TB,
           args={"matrices": 4, "idle": 0.1, "backpressure": 0.3})
+
+
+def test_no_channel_dropped_on_the_digits_dit_sdpa_traces():
+    """The committed digits DiT, 50 DDIM steps, 2 images: every SDPA channel keeps
+    a nonzero DAU weight with the FP16 QE (F = 16), while 8-bit absolute scales
+    drop many (the failure this QE removes)."""
+    torch = pytest.importorskip("torch")
+    from golden import orbis as go
+    from reports.evidence import qe_dropped
+    from workloads.dit import sample
+    from workloads.hooks import Recorder
+    from workloads.traces import get_model, labels_for
+
+    torch.set_num_threads(1)
+    model, _, _ = get_model()
+    rec = Recorder(model.cfg.depth, trace=True, trace_samples=2)
+    sample(model, labels_for(2), seed=0, steps=50, hooks=rec)
+    sdpa = rec.arrays()["sdpa"]
+    d = qe_dropped(go, sdpa, 16)
+    assert d["channels"] == sdpa.shape[0] * sdpa.shape[1] * 2 * sdpa.shape[-1]
+    assert d["fp16"] == 0
+    assert d["old_share"] > 0.1
