@@ -5,7 +5,8 @@ weights and DATM pairs, and the RTL against the golden model."""
 import numpy as np
 import pytest
 
-from golden.orbis import datm, dropped_channels, qe_fp16, quantize_channelwise_fp16, scale_weights
+from golden.orbis import (datm, dropped_channels, fixed_scales, qe_fp16, quantize_channelwise,
+                          quantize_channelwise_fp16, scale_weights)
 from sim.orbis.tb_orbis_qe_fp16 import NAN, NEG_INF, NEG_ZERO, POS_INF, corner_matrices, random_fp16
 
 FP16_TB = "sim.orbis.tb_orbis_qe_fp16"
@@ -102,6 +103,9 @@ def test_golden_fp16_is_invariant_to_a_power_of_two_scale():
         q, s = quantize_channelwise_fp16(x, 8)
         assert np.array_equal(q, q0) and np.array_equal(s, s0)
         assert np.array_equal(datm(q, s, num_dst=8, k=12, seed=1, fixed=True, scale_frac=8).pairs, p0)
+    # Absolute scales max|x_c|/7 in 8 fraction bits lose every channel at 2^-8.
+    small = base.view(np.float16).astype(np.float64) * 2.0 ** -8
+    assert not scale_weights(fixed_scales(quantize_channelwise(small)[1], 8), 8).any()
 
 
 def test_golden_fp16_pairs_equal_those_of_exact_float_weights():
