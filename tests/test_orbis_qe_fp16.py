@@ -176,3 +176,20 @@ def test_no_channel_dropped_on_the_digits_dit_sdpa_traces():
     assert d["channels"] == sdpa.shape[0] * sdpa.shape[1] * 2 * sdpa.shape[-1]
     assert d["fp16"] == 0
     assert d["old_share"] > 0.1
+
+
+def test_orbis_hook_matches_on_the_fp16_qe():
+    """The workload's 4-bit DATM is the FP16 QE's: the same pairs as the golden
+    chain, none dropped, and the same pairs at 2^-8 of the amplitude."""
+    pytest.importorskip("torch")
+    from workloads.hooks import OrbisHooks
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(16, 24)) * 2.0 ** rng.uniform(-6, 2, size=24)
+    hk = OrbisHooks(4, "datm", num_dst=4)
+    hk.step, hk._block = 0, 0
+    q, sigma = quantize_channelwise_fp16(x, 16)
+    want = datm(q, sigma, num_dst=4, k=4, eps=0.01, max_iter=16, seed=0, fixed=True, scale_frac=16).pairs
+    assert np.array_equal(hk.match(x), want)
+    assert np.array_equal(hk.match(x * 2.0 ** -8), want)
+    assert hk.dropped[(0, 0)] == [0, 0]
