@@ -3,6 +3,9 @@
 quantize_channelwise -- the QE's 4-bit channel-wise symmetric quantization (§3.2-3.3).
 qe                   -- the same on integer activations with the QE's fixed-point scales.
 fixed_scales, scale_weights -- s_c in fixed point and s_c^2 as the DAU uses it.
+qe_fp16, quantize_channelwise_fp16 -- the QE on binary16 input: exact codes and
+                        scales normalised to the largest channel's (DAU weights
+                        that cannot underflow); qe_cycles its cycle model.
 dau_distance         -- the DAU's sum_c w_c (q_src - q_dst)^2 (§3.3).
 min_tree             -- nearest dst, ties to the lower index (§3.3).
 topk_smallest        -- the k smallest (loss, index) keys (§3.3, bitonic network).
@@ -25,7 +28,9 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["quantize_channelwise", "qe", "fixed_scales", "scale_weights", "dau_distance",
+__all__ = ["quantize_channelwise", "qe", "fixed_scales", "scale_weights", "qe_fp16",
+           "quantize_channelwise_fp16", "fp16_bits", "fp16_decode", "dropped_channels", "qe_cycles",
+           "FP16_MAX_FINITE", "dau_distance",
            "min_tree", "topk_smallest", "init_dst", "DatmResult", "datm", "datm_cycles",
            "bsm", "reduce", "restore", "pair_loss", "merge_error", "ogm_schedule",
            "ogm_drive", "bitonic_latency", "QMAX", "QMIN"]
@@ -83,6 +88,124 @@ def scale_weights(fixed, scale_frac: int) -> np.ndarray:
     s = np.asarray(fixed, dtype=np.int64)
     half = (1 << scale_frac) >> 1
     return (s * s + half) >> scale_frac
+
+
+# --------------------------------------------------------------------------- FP16 QE
+
+#: binary16 magnitude that a non-finite input (exponent field 31: inf, NaN) is read as.
+FP16_MAX_FINITE = 0x7BFF
+
+
+def fp16_bits(x) -> np.ndarray:
+    """binary16 bit patterns (uint16): ``x`` as is if it is already uint16, else
+    ``x`` rounded to binary16 (round to nearest even, as numpy converts)."""
+    x = np.asarray(x)
+    if x.dtype == np.uint16:
+        return x
+    return x.astype(np.float16).view(np.uint16)
+
+
+def fp16_decode(bits) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fields of binary16 patterns as the FP16 QE reads them.
+
+    Returns ``(sign, mag, sig, exp)``: the sign bit, the 15-bit magnitude with
+    a non-finite input (exponent field 31) saturated to ``FP16_MAX_FINITE``,
+    and the significand and exponent with |x| = sig·2^(exp - 25): sig = 1024 +
+    mantissa, exp = field for normal numbers, sig = mantissa, exp = 1 for zero
+    and subnormals. Magnitudes of binary16 numbers order like the integers
+    ``mag``, so max|x| is an integer maximum.
+    """
+    b = np.asarray(bits).astype(np.int64)
+    sign = (b >> 15) & 1
+    mag = b & 0x7FFF
+    mag = np.where((mag >> 10) == 0x1F, FP16_MAX_FINITE, mag)
+    field = mag >> 10
+    sig = np.where(field == 0, mag & 0x3FF, (mag & 0x3FF) | 0x400)
+    exp = np.maximum(field, 1)
+    return sign, mag, sig, exp
+
+
+def _rne_ratio(num, den):
+    """round_half_even(num / den) for non-negative integer arrays, den > 0 (exact)."""
+    q = num // den
+    twice = 2 * (num - q * den)
+    up = (twice > den) | ((twice == den) & (q % 2 == 1))
+    return q + up
+
+
+def qe_fp16(x, scale_frac: int = 8) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The FP16 QE (docs/SPEC.md "Quantization engine", FP16): ``(q, sigma, nonfinite)``.
+
+    ``x`` is tokens x channels, binary16 bit patterns (uint16) or floats
+    (rounded to binary16). Per channel M_c = max|x_c| and M = max_c M_c, all
+    exact binary16 values:
+
+    * codes q = clamp(round_half_even(7 x / M_c), -8, 7), the quotient rounded
+      exactly (rational arithmetic on significands and exponents, ties to even);
+      q = 0 for an all-zero channel; |q| <= 7, so the clamp never acts;
+    * normalised scales sigma_c = round(M_c·2^F / M) (ties up) with F =
+      ``scale_frac``: the scale relative to the largest channel's, so the
+      largest is 2^F; sigma = 0 for an all-zero channel (and every channel of an
+      all-zero matrix). The DAU weight is the DATM engine's square of it,
+      :func:`scale_weights` (w_c = round(sigma_c^2 / 2^F) ≈ (M_c/M)^2·2^F).
+    * inf and NaN (exponent field 31) are read as the largest finite magnitude
+      with their sign; ``nonfinite`` says whether the matrix held any.
+
+    s_c = M_c/7 is never formed: the common factor M/7 of every scale does not
+    change which dst is nearest, which the normalisation drops.
+    """
+    bits = fp16_bits(x)
+    if bits.ndim != 2:
+        raise ValueError(f"x must be tokens x channels, not shape {bits.shape}")
+    f = int(scale_frac)
+    if f < 0:
+        raise ValueError(f"scale_frac must be >= 0, not {scale_frac!r}")
+    sign, mag, sig, exp = fp16_decode(bits)
+    nonfinite = bool(np.any(((bits.astype(np.int64) >> 10) & 0x1F) == 0x1F))
+    peak = mag.max(axis=0)
+    _, _, psig, pexp = fp16_decode(peak)
+    # Codes: 7|x|/M_c = 7·sig·2^exp / (psig·2^pexp), exp <= pexp.
+    d = pexp[None, :] - exp
+    zero = peak == 0
+    den = np.where(zero, 1, psig)[None, :] << d
+    qmag = np.where(zero[None, :], 0, _rne_ratio(7 * sig, den))
+    q = np.clip(np.where(sign == 1, -qmag, qmag), QMIN, QMAX).astype(np.int8)
+    # Normalised scales: M_c / M = csig·2^cexp / (gsig·2^gexp), cexp <= gexp.
+    top = peak.max()
+    if top == 0:
+        return q, np.zeros(peak.shape, dtype=np.int64), nonfinite
+    _, _, gsig, gexp = fp16_decode(top)
+    twice = (psig << (f + 1)) // (gsig << (gexp - pexp))
+    sigma = (twice + 1) >> 1
+    return q, sigma.astype(np.int64), nonfinite
+
+
+def quantize_channelwise_fp16(x, scale_frac: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`qe_fp16` without the flag: ``(q, sigma)`` for :func:`datm` with
+    ``fixed=True`` and the same ``scale_frac``."""
+    q, sigma, _ = qe_fp16(x, scale_frac)
+    return q, sigma
+
+
+def dropped_channels(x, weights) -> int:
+    """Channels that carry information (max|x_c| > 0) but weight 0 in the DAU."""
+    x = np.asarray(x, dtype=np.float64)
+    return int(np.sum((np.max(np.abs(x), axis=0) > 0) & (np.asarray(weights) == 0)))
+
+
+def qe_cycles(num_tokens: int, channels: int, ch_lanes: int, dtype: str = "int8",
+              scale_frac: int = 8) -> int:
+    """Cycles of ``orbis_qe`` from its first input beat to its last code beat for
+    one matrix, with a source that never idles and sinks that never stall.
+
+    From the unit's schedule (``hdl/orbis/orbis_qe.py``), CB = ⌈C/L⌉: N·CB load
+    cycles, then per chunk of scales 1 cycle (int8) or F + 3 (fp16: F + 2
+    cycles of the shift-subtract division, then the beat), then the codes, the
+    first 3 cycles after the last scale, one per cycle.
+    """
+    cb = -(-channels // ch_lanes)
+    per_chunk = 1 if dtype == "int8" else scale_frac + 3
+    return 2 * num_tokens * cb + cb * per_chunk + 2
 
 
 # --------------------------------------------------------------------------- DAU, min tree, top-k

@@ -192,7 +192,37 @@ def _simmap(x):
     return x @ x.T
 
 
-def orbis_section(model, labels, x_ref, steps, seed, svc, sdpa, attn_in, ratios, num_dst):
+def _datm4(go, x, num_dst, r, qe_frac):
+    """Pairs of the 4-bit DATM on the FP16 QE's codes and normalised weights."""
+    q, sigma = go.quantize_channelwise_fp16(x, qe_frac)
+    return go.datm(q, sigma, num_dst=num_dst, k=r, seed=0, fixed=True, scale_frac=qe_frac).pairs
+
+
+def qe_dropped(go, sdpa, qe_frac) -> dict:
+    """Channels (max|x_c| > 0) that get DAU weight 0, over every traced SDPA
+    output (steps x blocks x images x tokens x channels): with the FP16 QE's
+    normalised weights (``qe_frac`` fraction bits) and with the previous route,
+    absolute scales max|x_c|/7 in 8 fraction bits (``datm-8bit``)."""
+    S, L, B, _, C = sdpa.shape
+    fp16 = np.zeros((S, L), np.int64)
+    old = np.zeros((S, L), np.int64)
+    for s in range(S):
+        for b in range(L):
+            for i in range(B):
+                x = np.asarray(sdpa[s, b, i], np.float64)
+                _, sigma = go.quantize_channelwise_fp16(x, qe_frac)
+                fp16[s, b] += go.dropped_channels(x, go.scale_weights(sigma, qe_frac))
+                _, sc = go.quantize_channelwise(x)
+                old[s, b] += go.dropped_channels(x, go.scale_weights(go.fixed_scales(sc, 8), 8))
+    total = S * L * B * C
+    return {"qe_frac": qe_frac, "channels": total, "fp16": int(fp16.sum()), "old": int(old.sum()),
+            "old_share": float(old.sum() / total),
+            "old_worst": {"step": int(np.unravel_index(old.argmax(), old.shape)[0]),
+                          "block": int(np.unravel_index(old.argmax(), old.shape)[1]),
+                          "share": float(old.max() / (B * C))}}
+
+
+def orbis_section(model, labels, x_ref, steps, seed, svc, sdpa, attn_in, ratios, num_dst, qe_frac=16):
     from golden import orbis as go
 
     from workloads.dit import sample
@@ -201,19 +231,23 @@ def orbis_section(model, labels, x_ref, steps, seed, svc, sdpa, attn_in, ratios,
     t0 = time.time()
     S, L, B = sdpa.shape[:3]
     sub_steps = range(0, S, max(1, S // 10))
-    loss = {m: {r: [] for r in ratios} for m in ("datm", "datm-float", "bsm")}
+    methods = ("datm", "datm-8bit", "datm-float", "bsm")
+    loss = {m: {r: [] for r in ratios} for m in methods}
     for r in ratios:
         for s in sub_steps:
             for b in range(L):
                 for i in range(B):
                     x = np.asarray(sdpa[s, b, i], np.float64)
+                    p4 = _datm4(go, x, num_dst, r, qe_frac)
                     q, sc = go.quantize_channelwise(x)
-                    p4 = go.datm(q, sc, num_dst=num_dst, k=r, seed=0).pairs
+                    p8 = go.datm(q, sc, num_dst=num_dst, k=r, seed=0).pairs
                     pf = go.datm(x, None, num_dst=num_dst, k=r, seed=0, quantized=False).pairs
                     loss["datm"][r].append(go.pair_loss(x, p4))
+                    loss["datm-8bit"][r].append(go.pair_loss(x, p8))
                     loss["datm-float"][r].append(go.pair_loss(x, pf))
                     loss["bsm"][r].append(go.pair_loss(x, go.bsm(x, r)))
     loss = {m: {r: float(np.mean(v)) for r, v in d.items()} for m, d in loss.items()}
+    dropped = qe_dropped(go, sdpa, qe_frac)
     # Pair agreement between consecutive steps and across an OGM window (FC step s vs s+1..s+3).
     r_mid = ratios[len(ratios) // 2]
     agree = {1: [], 2: [], 3: []}
@@ -221,9 +255,7 @@ def orbis_section(model, labels, x_ref, steps, seed, svc, sdpa, attn_in, ratios,
     for s in range(S):
         for b in range(L):
             for i in range(B):
-                x = np.asarray(sdpa[s, b, i], np.float64)
-                q, sc = go.quantize_channelwise(x)
-                pairs[(s, b, i)] = go.datm(q, sc, num_dst=num_dst, k=r_mid, seed=0).pairs
+                pairs[(s, b, i)] = _datm4(go, np.asarray(sdpa[s, b, i], np.float64), num_dst, r_mid, qe_frac)
     for s in range(S):
         for lag in agree:
             if s + lag < S:
@@ -247,7 +279,7 @@ def orbis_section(model, labels, x_ref, steps, seed, svc, sdpa, attn_in, ratios,
         for r in ratios:
             if method != "datm" and r != ratios[-1]:
                 continue
-            hk = OrbisHooks(r, method, num_dst=num_dst)
+            hk = OrbisHooks(r, method, num_dst=num_dst, qe_frac=qe_frac)
             x = sample(model, labels, seed=seed, steps=steps, hooks=hk).numpy()
             xs[(method, r)] = x
             frac = hk.sdpa_fraction(cfg.tokens)
@@ -256,8 +288,9 @@ def orbis_section(model, labels, x_ref, steps, seed, svc, sdpa, attn_in, ratios,
                          "model_saved": (1 - frac) * sdpa_f / (attn_f + mlp_f),
                          "svc": svc(x), "mse": _mse(x, x_ref),
                          "iterations": float(np.mean([v for vs in hk.iterations.values() for v in vs]))
-                         if hk.iterations else 0.0})
-    return {"pair_loss": loss, "agree": agree, "agree_r": r_mid, "sim_prev": float(np.mean(sim_prev)),
+                         if hk.iterations else 0.0,
+                         "dropped": int(sum(sum(v) for v in hk.dropped.values()))})
+    return {"pair_loss": loss, "dropped": dropped, "agree": agree, "agree_r": r_mid, "sim_prev": float(np.mean(sim_prev)),
             "sim_in": float(np.mean(sim_in)), "runs": runs, "samples": xs, "num_dst": num_dst,
             "loss_steps": len(list(sub_steps)), "seconds": round(time.time() - t0, 1)}
 
@@ -426,12 +459,22 @@ def _markdown(info, radit, ditto, orbis) -> str:
           f"Pair loss (mean squared L2 between each merged src and its dst) on the traced SDPA outputs "
           f"({o['loss_steps']} steps x {info['depth']} blocks x {info['trace_samples']} images; "
           f"DATM with {o['num_dst']} dst tokens, ε = 0.01):", "",
-          "| merged r (of 16) | BSM | DATM float | DATM 4-bit | 4-bit vs BSM |", "|---:|---:|---:|---:|---:|"]
+          "| merged r (of 16) | BSM | DATM float | DATM 4-bit | 4-bit vs BSM | DATM 4-bit, 8-bit scales | vs BSM |",
+          "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(o["pair_loss"]["bsm"]):
-        b_, f_, q_ = (o["pair_loss"][m][r] for m in ("bsm", "datm-float", "datm"))
-        L.append(f"| {r} | {b_:.4f} | {f_:.4f} | {q_:.4f} | {q_ / b_:.2f}x |")
+        b_, f_, q_, e_ = (o["pair_loss"][m][r] for m in ("bsm", "datm-float", "datm", "datm-8bit"))
+        L.append(f"| {r} | {b_:.4f} | {f_:.4f} | {q_:.4f} | {q_ / b_:.2f}x | {e_:.4f} | {e_ / b_:.2f}x |")
     ps, pi = p["orbis_sim"]
-    L += ["", "Paper: DATM gives smaller pair loss than BSM (Fig. 4); 4-bit quantization costs "
+    dr = o["dropped"]
+    w = dr["old_worst"]
+    L += ["", f"DATM 4-bit runs on the FP16 QE: exact 4-bit codes from binary16 and DAU weights relative to "
+          f"the largest channel's ({dr['qe_frac']} fraction bits, docs/SPEC.md \"Quantization engine\"). "
+          f"Channels with max|x_c| > 0 that get weight 0 and so are ignored by the matching, over all "
+          f"{dr['channels']} traced (step, block, image, channel): **{dr['fp16']}** with the FP16 QE; "
+          f"{dr['old']} ({dr['old_share']:.1%}) with absolute scales max|x_c|/7 in 8 fraction bits "
+          f"(the 'DATM 4-bit, 8-bit scales' column; worst step {w['step']}, block {w['block']}: "
+          f"{w['share']:.0%}).", "",
+          "Paper: DATM gives smaller pair loss than BSM (Fig. 4); 4-bit quantization costs "
           "negligible accuracy (Table 2).", "",
           f"Output-guided matching (§2.2, Fig. 3c): cosine similarity of the true SDPA-output similarity map "
           f"with the previous step's output map {o['sim_prev']:.3f} and with this step's attention-input map "

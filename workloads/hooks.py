@@ -22,8 +22,9 @@ hook computes: tests check both.
   with Defo's per-layer decision (:func:`golden.ditto.defo`) from the packed
   cycles (:func:`golden.ditto.pack_cycles`) of the first two timesteps.
 * :class:`OrbisHooks` -- ORBIS (§3.1 OGM): on a full-computation (FC) step the
-  SDPA output of every block is matched (golden DATM on 4-bit codes, float
-  DATM, or BSM); the next ``rc_steps`` reduced-computation (RC) steps reduce
+  SDPA output of every block is matched (golden DATM on the FP16 QE's 4-bit
+  codes and normalised weights, float DATM, or BSM); the next ``rc_steps``
+  reduced-computation (RC) steps reduce
   q, k, v with those pairs before SDPA and restore its output after it.
 
 The accelerators see one image at a time; with a batch of images every hook
@@ -338,8 +339,13 @@ class OrbisHooks(Hooks):
     runs on all tokens and its output (tokens x channels, heads concatenated)
     is matched per image and block by ``method``:
 
-    * ``"datm"``: :func:`golden.orbis.quantize_channelwise` then the 4-bit
-      :func:`golden.orbis.datm` (the DATM engine's arithmetic);
+    * ``"datm"``: the FP16 QE (:func:`golden.orbis.quantize_channelwise_fp16`
+      on the output rounded to binary16: 4-bit codes and scales normalised to
+      the largest channel's with ``qe_frac`` fraction bits) then the 4-bit
+      :func:`golden.orbis.datm` (the DATM engine's arithmetic, weights
+      round(sigma_c^2 / 2^qe_frac)); ``qe_frac`` = 16 keeps every channel of
+      the digits DiT's SDPA outputs (the weakest is about 2^-8 of the largest
+      in amplitude, 2^-16 in weight; docs/SPEC.md "Quantization engine");
     * ``"datm-float"``: DATM on the float activations;
     * ``"bsm"``: :func:`golden.orbis.bsm` (ToMe's bipartite soft matching).
 
@@ -350,12 +356,13 @@ class OrbisHooks(Hooks):
     proj linears run on all tokens. ``r = 0`` is the plain sampler.
 
     Records ``pairs[(step, block)]`` (per image (r, 2) arrays, FC steps only),
-    ``losses[(step, block)]`` (DATM's final mean pair loss per image) and
-    ``kinds`` (FC/RC per step).
+    ``iterations[(step, block)]`` and ``dropped[(step, block)]`` (per image,
+    DATM iterations and channels with max|x_c| > 0 but DAU weight 0; ``"datm"``
+    only) and ``kinds`` (FC/RC per step).
     """
 
     def __init__(self, r: int, method: str = "datm", *, rc_steps: int = 3, num_dst: int = 8,
-                 eps: float = 0.01, max_iter: int = 16, seed: int = 0):
+                 eps: float = 0.01, max_iter: int = 16, seed: int = 0, qe_frac: int = 16):
         if method not in ("datm", "datm-float", "bsm"):
             raise ValueError(f"method must be 'datm', 'datm-float' or 'bsm', not {method!r}")
         if r < 0:
@@ -367,9 +374,11 @@ class OrbisHooks(Hooks):
         self.eps = eps
         self.max_iter = max_iter
         self.seed = seed
+        self.qe_frac = qe_frac
         self.current: dict[int, list] = {}
         self.pairs: dict = {}
         self.iterations: dict = {}
+        self.dropped: dict = {}
         self.kinds: list[str] = []
 
     def begin_step(self, index, t):
@@ -381,9 +390,11 @@ class OrbisHooks(Hooks):
         if self.method == "bsm":
             return orbis.bsm(x, self.r)
         if self.method == "datm":
-            q, s = orbis.quantize_channelwise(x)
-            res = orbis.datm(q, s, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
-                             seed=self.seed, quantized=True)
+            q, sigma = orbis.quantize_channelwise_fp16(x, self.qe_frac)
+            res = orbis.datm(q, sigma, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
+                              seed=self.seed, quantized=True, fixed=True, scale_frac=self.qe_frac)
+            weights = orbis.scale_weights(sigma, self.qe_frac)
+            self.dropped.setdefault((self.step, self._block), []).append(orbis.dropped_channels(x, weights))
         else:
             res = orbis.datm(x, None, num_dst=self.num_dst, k=self.r, eps=self.eps, max_iter=self.max_iter,
                              seed=self.seed, quantized=False)
