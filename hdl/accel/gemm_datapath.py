@@ -84,8 +84,11 @@ class VectorUnit(wiring.Component):
             res2 = register(m, self.i.payload.res[n], ce=ce, name=f"res1_{n}")
             floor = Signal(signed(50), name=f"floor_{n}")
             m.d.comb += floor.eq(p >> shift)
-            rem = p.as_unsigned() & below[:50]
-            up = (rem > half[:50]) | ((rem == half[:50]) & floor[0] & (shift != 0))
+            # The bits shifted out, of p sign-extended to the widest shift.
+            wide = Signal(signed(64), name=f"wide_{n}")
+            rem = Signal(64, name=f"rem_{n}")
+            m.d.comb += [wide.eq(p), rem.eq(wide.as_unsigned() & below)]
+            up = (rem > half) | ((rem == half) & floor[0] & (shift != 0))
             y = Signal(signed(51), name=f"round_{n}")
             m.d.comb += y.eq(floor + up)
             q = register(m, Mux(y > 127, 127, Mux(y < -128, -128, y)), ce=ce, name=f"q_{n}",

@@ -74,6 +74,19 @@ class TB:
         await ClockCycles(self.clk, 2)
         self.model = g.Accelerator(self.cfg)
 
+    async def flush_streams(self):
+        """Drop what the stream endpoints hold, the frame in flight included
+        (as the DMA engines behind them would be reset with the accelerator):
+        the library's own bus-reset handling, without resetting the DUT."""
+        for ep in (self.src, self.sink):
+            ep.axis.clear()
+            ep.axis._handle_reset(True)
+        await RisingEdge(self.clk)
+        for ep in (self.src, self.sink):
+            ep.axis._handle_reset(False)
+            ep.axis.clear()
+        await ClockCycles(self.clk, 2)
+
     def random_rows(self, mem, rows, extremes=0.25):
         lanes = self.cfg.lanes(mem)
         bits = 32 if mem == "ACC" else 8
@@ -119,7 +132,13 @@ class TB:
         assert counters["commands"] == len(chunk), f"{where}: {counters}"
         assert len(got) == len(want.outputs), f"{where}: {len(got)} frames, model {len(want.outputs)}"
         for i, (a, b) in enumerate(zip(got, want.outputs)):
-            assert a == b, f"{where}: output frame {i} differs from the model ({len(a)} vs {len(b)} bytes)"
+            if a != b:
+                n = min(len(a), len(b))
+                diff = [j for j in range(n) if a[j] != b[j]]
+                first = diff[0] if diff else n
+                raise AssertionError(f"{where}: output frame {i} differs from the model ({len(a)} vs {len(b)} "
+                                     f"bytes; {len(diff)} differ, first at byte {first}: "
+                                     f"{a[first:first + 8].hex()} vs {b[first:first + 8].hex()})")
         if ideal:
             assert counters["cycles"] == want.total_cycles, \
                 f"{where}: {counters['cycles']} cycles, model {want.total_cycles} ({want.cycles})"
@@ -132,6 +151,13 @@ class TB:
                           "model_cycles": want.total_cycles, "gemm_cycles": counters["gemm_cycles"],
                           "stall": counters["stall"], "wall_s": wall})
         return counters
+
+    async def fill_memories(self, label=""):
+        """LOAD random rows into every memory: reset leaves the memories as
+        they were, so a test that compares whole memories first makes the
+        hardware and the model agree."""
+        for mem in ("A", "W", "ACC"):
+            await self.run([g.Load(mem, 0, self.random_rows(mem, self.cfg.depth(mem)))], label=f"{label} fill {mem}")
 
     async def check_memories(self, label=""):
         """STORE every row of A and ACC and compare with the model's memories."""
@@ -259,6 +285,7 @@ async def bad_commands(dut):
     await tb.reset()
     cfg = tb.cfg
     r, c = cfg.rows, cfg.cols
+    await tb.fill_memories("bad commands")
     prog, _, _ = gemm_program(tb, r + 1, 2 * r, 2 * c)
     await tb.run(prog, label="setup")
     A, W, ACC = cfg.a_depth, cfg.w_depth, cfg.acc_depth
@@ -285,7 +312,9 @@ async def bad_commands(dut):
         assert tb.model.check(cmd) == code, (cmd, code)
         good = g.Store("ACC", 0, 2)
         await tb.run([cmd, good], label=f"bad {code}")
-    # Queue overflow: one command more than the queue holds.
+    # Queue overflow: one command more than the queue holds (after a clean run,
+    # so that the code is the first error since the last start).
+    await tb.run([g.Store("A", 0, 1)], label="clean")
     before = await tb.host.read_reg("status")
     for _ in range(tb.queue_depth + 1):
         await tb.host.push_command(encode(g.Store("A", 0, 1)))
@@ -344,19 +373,14 @@ async def soft_reset_mid_traffic(dut):
         await ClockCycles(tb.clk, delay)
         await tb.host.soft_reset()
         tb.sink.quiet()
-        await ClockCycles(tb.clk, 4)
-        tb.src.clear()
-        await ClockCycles(tb.clk, 4)
-        tb.sink.clear()
+        await tb.flush_streams()
         st = await tb.host.status()
         assert st == {"busy": 0, "done": 0, "error": 0, "error_code": 0}, st
         assert await tb.host.read_reg("queue") == 0
         assert await tb.host.read_reg("cycles") == 0
-        # Memories are not reset: resynchronise the model from the hardware.
+        # Memories are not reset; the aborted run changed them part way.
         tb.model = g.Accelerator(cfg)
-        for mem in ("A", "W", "ACC"):
-            data = tb.rng.integers(-128, 128, size=(cfg.depth(mem), cfg.lanes(mem)))
-            await tb.run([g.Load(mem, 0, data)], label="reload")
+        await tb.fill_memories("after soft reset")
         prog, _, _ = gemm_program(tb, 2 * r + 1, 3 * r, 2 * c, a_addr=1, w_addr=2, acc_addr=3)
         await tb.run(prog, label=f"after soft reset at {delay}")
     env.report(runs=tb.runs)
