@@ -77,16 +77,17 @@ class GemmAccelerator(wiring.Component):
                  stream_bytes=16):
         params = dict(rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth, acc_depth=acc_depth,
                       queue_depth=queue_depth, stream_bytes=stream_bytes)
-        GemmCore(**params)._MustUse__silence = True  # validate the parameters now
+        probe = GemmCore(**params)  # validates the parameters now
+        probe._MustUse__silence = probe.array._MustUse__silence = True
+        params = {name: getattr(probe, name) for name in params}   # numpy integers become ints
         self._params = params
         self._core = None
-        self.REGMAP = regmap(rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth, acc_depth=acc_depth,
-                             queue_depth=queue_depth, stream_bytes=stream_bytes)
+        self.REGMAP = regmap(**params)
         self.COMMANDS = COMMANDS
         super().__init__({
             "s_axil": In(axi_lite_signature(self.REGMAP.addr_width)),
-            "s_axis": In(axis_signature(stream_bytes)),
-            "m_axis": Out(axis_signature(stream_bytes)),
+            "s_axis": In(axis_signature(params["stream_bytes"])),
+            "m_axis": Out(axis_signature(params["stream_bytes"])),
             "irq": Out(1),
         })
 

@@ -2,6 +2,8 @@
 systolic array and vector unit (docs/SPEC.md "GEMM core"). The host
 interface around it is :class:`hdl.accel.gemm_accelerator.GemmAccelerator`."""
 
+import operator
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -20,9 +22,16 @@ FIELD = 16  # command size and address fields are 16 bits
 COUNTER_BITS = 32
 
 
-def check_power_of_two(name, value, maximum):
-    check_positive(name, value, maximum=maximum, power_of_two=True)
-    return value
+def check_param(name, value, *, minimum=1, maximum, power_of_two=False):
+    """An integer parameter (numpy integers accepted): ``TypeError`` for a
+    non-integer, ``ValueError`` for a value out of range, both naming it."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {value!r}") from None
+    return check_positive(name, value, minimum=minimum, maximum=maximum, power_of_two=power_of_two)
 
 
 class GemmCore(wiring.Component):
@@ -56,13 +65,14 @@ class GemmCore(wiring.Component):
 
     def __init__(self, *, rows=16, cols=16, a_depth=1024, w_depth=1024, acc_depth=1024, queue_depth=16,
                  stream_bytes=16):
-        self._rows = check_power_of_two("rows", rows, 256)
-        self._cols = check_power_of_two("cols", cols, 256)
-        for name, v in (("a_depth", a_depth), ("w_depth", w_depth), ("acc_depth", acc_depth)):
-            check_positive(name, v, minimum=2, maximum=1 << FIELD)
-        self._a_depth, self._w_depth, self._acc_depth = a_depth, w_depth, acc_depth
-        self._queue_depth = check_positive("queue_depth", queue_depth, minimum=2, maximum=1024)
-        self._stream_bytes = check_power_of_two("stream_bytes", stream_bytes, 256)
+        self._rows = rows = check_param("rows", rows, maximum=256, power_of_two=True)
+        self._cols = cols = check_param("cols", cols, maximum=256, power_of_two=True)
+        self._a_depth = a_depth = check_param("a_depth", a_depth, minimum=2, maximum=1 << FIELD)
+        self._w_depth = w_depth = check_param("w_depth", w_depth, minimum=2, maximum=1 << FIELD)
+        self._acc_depth = acc_depth = check_param("acc_depth", acc_depth, minimum=2, maximum=1 << FIELD)
+        self._queue_depth = queue_depth = check_param("queue_depth", queue_depth, minimum=2, maximum=1024)
+        self._stream_bytes = stream_bytes = check_param("stream_bytes", stream_bytes, maximum=256,
+                                                        power_of_two=True)
         if rows % stream_bytes or cols % stream_bytes:
             raise ValueError(f"stream_bytes ({stream_bytes}) must divide rows ({rows}) and cols ({cols})")
         # Made here so that the emitter can write its grid module before conversion.

@@ -135,7 +135,7 @@ class Accumulator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = self._lanes * self._lane_bits
-        m.submodules.mem = mem = Scratchpad(depth=self._depth, width=width, read_ports=self._read_ports)
+        m.submodules.store = mem = Scratchpad(depth=self._depth, width=width, read_ports=self._read_ports)
         upd = self.acc
         # Stage 1: the read of the row to update is in flight.
         pend = register(m, upd.valid, name="upd_valid")
