@@ -14,8 +14,8 @@ default is that default, so the default lives in exactly one place. The
 constructor validates values and raises ``ValueError``.
 
 Units are discovered by importing every module below ``hdl.radit``,
-``hdl.ditto``, ``hdl.orbis``, ``hdl.systolic`` and ``hdl.accel``; adding a unit never touches
-this file.
+``hdl.ditto``, ``hdl.orbis``, ``hdl.systolic``, ``hdl.accel`` and ``hdl.common`` (shared
+pieces; its only unit is the host-interface demo top); adding a unit never touches this file.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 __all__ = ["Param", "Unit", "unit", "units", "get", "UnknownUnit", "ParamError"]
 
-GROUPS = ("radit", "ditto", "orbis", "systolic", "accel")
+GROUPS = ("radit", "ditto", "orbis", "systolic", "accel", "common")
 
 _REGISTRY: dict[str, "Unit"] = {}
 _DISCOVERED = False

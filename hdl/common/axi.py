@@ -102,8 +102,8 @@ class AXI4LiteRegisters(wiring.Component):
         ``regmap.layout(reg)`` (a field view, or ``unsigned(width)``):
 
         ========  ==================================================================
-        ``rw``    ``<reg>``: Out, the stored value (reset from the map);
-                  ``<reg>_wstb``: Out, one-cycle pulse when a write lands.
+        ``rw``    ``<reg>``: Out, the stored value (reset from the map).
+                  A write that must trigger something goes to a ``wo`` register.
         ``ro``    ``<reg>``: In, the value a read returns (sampled in the AR
                   handshake cycle).
         ``wo``    ``<reg>``: Out, the data of the last write (``wstrb``-masked:
@@ -115,9 +115,11 @@ class AXI4LiteRegisters(wiring.Component):
         ========  ==================================================================
 
     Responses: OKAY, or SLVERR for an address no register occupies (reads
-    return 0) and for a write to an ``ro`` register (nothing changes). The
-    address names the word holding it (``addr[1:0]`` is ignored); a write
-    changes only the bytes ``wstrb`` selects and only bits the register has.
+    return 0, writes change nothing) and for a write to an ``ro`` register
+    (nothing changes). An address names the word holding it; a write changes
+    only the bytes ``wstrb`` selects at or above its address within the word
+    (AXI's rule for an unaligned start address), and only bits the register
+    has; a read returns the whole word with the bytes below its address 0.
 
     Timing: once both AW and W have been accepted (the later handshake in
     cycle t), the new value, the ``_wstb`` pulse and ``bvalid`` appear in
@@ -141,7 +143,6 @@ class AXI4LiteRegisters(wiring.Component):
             shape = regmap.layout(r.name)
             if r.access == "rw":
                 members[name] = Out(shape, init=_reg_init(r))
-                members[f"{name}_wstb"] = Out(1)
             elif r.access == "ro":
                 members[name] = In(shape)
             elif r.access == "wo":
@@ -173,6 +174,7 @@ class AXI4LiteRegisters(wiring.Component):
         aw_full = Signal()
         w_full = Signal()
         aw_word = Signal(aw - 2)
+        aw_lane = Signal(2)
         w_data = Signal(32)
         w_strb = Signal(4)
         bvalid = Signal()
@@ -184,7 +186,7 @@ class AXI4LiteRegisters(wiring.Component):
             bus.bresp.eq(bresp),
         ]
         with m.If(bus.awvalid & ~aw_full):
-            m.d.sync += [aw_full.eq(1), aw_word.eq(bus.awaddr[2:])]
+            m.d.sync += [aw_full.eq(1), aw_word.eq(bus.awaddr[2:aw]), aw_lane.eq(bus.awaddr[:2])]
         with m.If(bus.wvalid & ~w_full):
             m.d.sync += [w_full.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
         commit = Signal()
@@ -192,12 +194,14 @@ class AXI4LiteRegisters(wiring.Component):
         with m.If(bvalid & bus.bready):
             m.d.sync += bvalid.eq(0)
         byte_mask = Signal(32)
-        m.d.comb += byte_mask.eq(Cat(*(b.replicate(8) for b in w_strb)))
+        lanes = Signal(4)
+        m.d.comb += [lanes.eq(w_strb & (Const(0b1111, 4) << aw_lane)[:4]),
+                     byte_mask.eq(Cat(*(b.replicate(8) for b in lanes)))]
 
         # Strobes are pulses; w1c inputs set bits every cycle.
         for r in self._regmap:
             port = getattr(self, r.name.lower())
-            if r.access in ("rw", "wo"):
+            if r.access == "wo":
                 m.d.sync += getattr(self, f"{r.name.lower()}_wstb").eq(0)
             if r.access == "w1c":
                 m.d.sync += port.eq(Value.cast(port) | Value.cast(getattr(self, f"{r.name.lower()}_set")))
@@ -215,8 +219,7 @@ class AXI4LiteRegisters(wiring.Component):
                             continue
                         m.d.sync += bresp.eq(OKAY)
                         if r.access == "rw":
-                            m.d.sync += [port.eq(((value & ~mask) | (w_data & mask))[:r.width]),
-                                         getattr(self, f"{name}_wstb").eq(1)]
+                            m.d.sync += port.eq(((value & ~mask) | (w_data & mask))[:r.width])
                         elif r.access == "wo":
                             m.d.sync += [port.eq((w_data & mask)[:r.width]),
                                          getattr(self, f"{name}_wstb").eq(1)]
@@ -238,12 +241,14 @@ class AXI4LiteRegisters(wiring.Component):
             m.d.sync += rvalid.eq(0)
         with m.If(bus.arvalid & ~rvalid):
             m.d.sync += [rvalid.eq(1), rdata.eq(0), rresp.eq(SLVERR)]
+            read_mask = Signal(32)
+            m.d.comb += read_mask.eq(Cat(*(b.replicate(8) for b in (Const(0b1111, 4) << bus.araddr[:2])[:4])))
             with m.Switch(bus.araddr[2:aw]):
                 for r in self._regmap:
                     with m.Case(r.offset >> 2):
                         m.d.sync += rresp.eq(OKAY)
                         if r.access != "wo":
-                            m.d.sync += rdata.eq(Value.cast(getattr(self, r.name.lower())))
+                            m.d.sync += rdata.eq(Value.cast(getattr(self, r.name.lower())) & read_mask)
         return m
 
 
@@ -281,7 +286,7 @@ class _AXISAdapter(wiring.Component):
                 m.d.comb += src_payload.user.eq(axis.tuser)
             out = self.o
             if self._registered:
-                m.submodules.skid = skid = SkidBuffer(lay)
+                m.submodules.buffer = skid = SkidBuffer(lay)
                 m.d.comb += [skid.i.valid.eq(valid), skid.i.payload.eq(src_payload), ready.eq(skid.i.ready)]
                 wiring.connect(m, skid.o, wiring.flipped(out))
             else:
@@ -290,7 +295,7 @@ class _AXISAdapter(wiring.Component):
         else:
             src = self.i
             if self._registered:
-                m.submodules.skid = skid = SkidBuffer(lay)
+                m.submodules.buffer = skid = SkidBuffer(lay)
                 wiring.connect(m, wiring.flipped(src), skid.i)
                 src = skid.o
             m.d.comb += [axis.tvalid.eq(src.valid), axis.tdata.eq(src.payload.data), src.ready.eq(axis.tready)]
@@ -385,7 +390,8 @@ class CommandQueue(wiring.Component):
     push : ``In(1)``, word : ``In(32)``
         One word per cycle that ``push`` is high.
     o : ``Out(stream.Signature(commands.layout()))``
-        Whole commands in push order.
+        Whole commands in push order, decoded into their fields (reserved
+        bits are dropped).
     clear : ``In(1)``
         Drops the queue and a partly pushed command (a top's soft reset).
     level : ``Out(range(depth + 1))``
@@ -420,10 +426,13 @@ class CommandQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n = self._commands.words
-        q = fifo.SyncFIFOBuffered(width=32 * n, depth=self._depth)
+        fmt = self._commands
+        n = fmt.words
+        layout = fmt.layout()
+        q = fifo.SyncFIFOBuffered(width=layout.size, depth=self._depth)
         m.submodules.fifo = ResetInserter(self.clear)(q)
         count = Signal(range(max(n, 2)))
+        # Words 0..n-2 wait here; only bits some field occupies are kept.
         held = Signal(32 * max(n - 1, 1))
         m.d.comb += [
             self.o.valid.eq(q.r_rdy),
@@ -435,7 +444,10 @@ class CommandQueue(wiring.Component):
         complete = Signal()
         m.d.comb += complete.eq(self.push & (count == n - 1))
         whole = Cat(held[:32 * (n - 1)], self.word) if n > 1 else self.word
-        m.d.comb += [q.w_data.eq(whole), q.w_en.eq(complete)]
+        decoded = Signal(layout)
+        for f in fmt.fields:
+            m.d.comb += getattr(decoded, f.name).eq(whole[f.lsb:f.lsb + f.width])
+        m.d.comb += [q.w_data.eq(decoded), q.w_en.eq(complete)]
         m.d.sync += self.overflow.eq(complete & ~q.w_rdy & ~self.clear)
         with m.If(self.clear):
             m.d.sync += count.eq(0)
@@ -443,8 +455,11 @@ class CommandQueue(wiring.Component):
             if n > 1:
                 with m.Switch(count):
                     for w in range(n - 1):
+                        used = [f for f in fmt.fields if f.lsb // 32 == w]
                         with m.Case(w):
-                            m.d.sync += held[32 * w:32 * (w + 1)].eq(self.word)
+                            for f in used:
+                                lo = f.lsb % 32
+                                m.d.sync += held[f.lsb:f.lsb + f.width].eq(self.word[lo:lo + f.width])
             with m.If(complete):
                 m.d.sync += count.eq(0)
             with m.Else():

@@ -1,0 +1,1 @@
+"""cocotb testbenches of the shared pieces (the host-interface kit)."""
