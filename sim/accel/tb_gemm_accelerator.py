@@ -114,9 +114,11 @@ class TB:
         self.src.pause(src_pause)
         self.sink.pause(sink_pause)
         wall = time.perf_counter()
+        cpu = time.process_time()
         await self.host.start()
         status = await self.host.wait_done(timeout_ns=10 * 200 * (sum(want.cycles) + 1000))
         wall = time.perf_counter() - wall
+        cpu = time.process_time() - cpu
         self.src.quiet()
         self.sink.quiet()
         got = []
@@ -149,7 +151,7 @@ class TB:
                     f"{where}: gemm {counters['gemm_cycles']}, model {want.gemm_cycles[-1]}"
         self.runs.append({"label": label, "commands": len(chunk), "cycles": counters["cycles"],
                           "model_cycles": want.total_cycles, "gemm_cycles": counters["gemm_cycles"],
-                          "stall": counters["stall"], "wall_s": wall})
+                          "stall": counters["stall"], "wall_s": wall, "cpu_s": cpu})
         return counters
 
     async def fill_memories(self, label=""):
@@ -431,7 +433,7 @@ async def layers(dut):
         w = tb.rng.integers(-128, 128, size=(k, n))
         await tb.run([g.Load("A", 0, g.layout_a(a, cfg.rows))], label=f"{layer['name']} load A")
         rtl = model = cycles = 0
-        wall = 0.0
+        wall = cpu = 0.0
         for n0 in range(0, chunks * chunk, chunk):
             part = w[:, n0:n0 + chunk]
             await tb.run([g.Load("W", 0, g.layout_w(part, cfg.rows, cfg.cols))], label=f"{layer['name']} load W")
@@ -442,11 +444,12 @@ async def layers(dut):
             model += g.command_cycles(gemm, cfg) - 2
             cycles += run["cycles"]
             wall += run["wall_s"]
+            cpu += run["cpu_s"]
             await tb.run([g.Vector(m, part.shape[1], 0, mult=1, shift=12, to_stream=True)],
                          label=f"{layer['name']} vector")
         done_n = min(n, chunks * chunk)
         out.append({"name": layer["name"], "m": m, "k": k, "n": n, "n_chunk": chunk, "chunks": chunks,
                     "n_run": done_n, "rtl_cycles": rtl, "model_cycles": model,
                     "utilisation": m * k * done_n / (cfg.rows * cfg.cols * rtl),
-                    "gemm_run_cycles": cycles, "gemm_run_wall_s": wall})
+                    "gemm_run_cycles": cycles, "gemm_run_wall_s": wall, "gemm_run_cpu_s": cpu})
     env.report(layers=out, runs=tb.runs)
