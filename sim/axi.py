@@ -293,8 +293,8 @@ class Driver:
 
         With an interrupt port (``irq_signal``, else ``dut.<names["irq"]>`` if
         it exists) this awaits its rising edge: no Python runs while the top
-        computes. It then clears ``irq_status.done`` (w1c) when the map has
-        it. Without one it polls the status register every ``poll_ns`` with a
+        computes. On done it clears ``irq_status.done`` (w1c) when the map
+        has it, leaving the other causes. Without one it polls the status register every ``poll_ns`` with a
         ``Timer``. ``timeout_ns`` raises ``TimeoutError``.
         """
         n = self.names
@@ -319,8 +319,10 @@ class Driver:
                     raise TimeoutError(f"status.done not set within {timeout_ns} ns")
         if n["irq_status"] in self.regmap:
             r = self.regmap[n["irq_status"]]
-            if r.access == "w1c":
-                await self.write_reg(r.name, r.mask)
+            done = [f for f in r.fields if f.name == n["done"]]
+            if r.access == "w1c" and done and st.get(n["done"]):
+                # Only the done cause: an error cause stays for the caller to see.
+                await self.write_reg(r.name, done[0].mask)
         return st
 
 

@@ -156,6 +156,10 @@ class AXI4LiteRegisters(wiring.Component):
             if names.count(n) > 1:
                 raise ValueError(f"regmap: port name {n!r} is used twice")
         super().__init__(members)
+        # The held write address, made here so that the formal harness
+        # (hdl/common/axi_formal.py) can relate it to its own record.
+        self._aw_word = Signal(regmap.addr_width - 2, name="aw_word")
+        self._aw_lane = Signal(2, name="aw_lane")
 
     @property
     def regmap(self) -> RegisterMap:
@@ -173,8 +177,8 @@ class AXI4LiteRegisters(wiring.Component):
         # Write path: AW and W each land in a holding register, in either order.
         aw_full = Signal()
         w_full = Signal()
-        aw_word = Signal(aw - 2)
-        aw_lane = Signal(2)
+        aw_word = self._aw_word
+        aw_lane = self._aw_lane
         w_data = Signal(32)
         w_strb = Signal(4)
         bvalid = Signal()
