@@ -310,6 +310,7 @@ async def compute_speed(dut):
     attached but quiet, then with pause generators left running."""
     top, drv, src, sink = await _setup(dut, streams=True)
     n = env.args().get("speed_cycles", 200_000)
+    await drv.write_reg("irq_enable", drv.pack("irq_enable", done=1))
     results = {}
     for label, noisy in (("quiet", False), ("pause_generators_running", True)):
         cycles = n if not noisy else max(n // 20, 1000)
