@@ -59,7 +59,7 @@ async def _expect_error(coro, what):
     raise AssertionError(f"{what}: expected SLVERR")
 
 
-@cocotb.test(timeout_time=20, timeout_unit="ms")
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def register_access(dut):
     """Every access type, wstrb, SLVERR with no change, unknown addresses."""
     top, drv, _, _ = await _setup(dut)
@@ -121,7 +121,7 @@ async def register_access(dut):
         c.check()
 
 
-@cocotb.test(timeout_time=20, timeout_unit="ms")
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def random_register_traffic(dut):
     """Pipelined random reads and writes under random stalls on all five
     channels, checked against a model of the map; B and R hold their beats."""
@@ -176,7 +176,7 @@ async def random_register_traffic(dut):
     assert sum(c.stalls for c in checkers) > 0, "the B/R back-pressure never stalled a response"
 
 
-@cocotb.test(timeout_time=20, timeout_unit="ms")
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def reset_during_traffic(dut):
     """A reset in the middle of pipelined accesses returns every register to
     its reset value and leaves the bus usable."""
@@ -210,7 +210,7 @@ async def reset_during_traffic(dut):
     assert await drv.read_reg("scratch") == 0xCAFEF00D
 
 
-@cocotb.test(timeout_time=20, timeout_unit="ms")
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def stream_path(dut):
     """Frames through s_axis -> m_axis under random pauses on both sides:
     every byte (plus ADDEND) and every tlast in order, handshakes held."""
@@ -247,7 +247,7 @@ async def stream_path(dut):
     assert span == 63 * period, f"64 beats took {span / period + 1} cycles"
 
 
-@cocotb.test(timeout_time=20, timeout_unit="ms")
+@cocotb.test(timeout_time=2, timeout_unit="ms")
 async def commands_and_irq(dut):
     """Queued DELAYs run after start; done raises irq; bad commands set error
     codes and are dropped; soft reset clears the state."""
