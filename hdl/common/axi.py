@@ -406,7 +406,8 @@ class CommandQueue(wiring.Component):
         Pulses when a command completes while the FIFO is full; that command
         is dropped (the top sets its error status).
 
-    A command is on ``o`` one cycle after its last word is pushed.
+    A command whose last word is pushed in cycle t is on ``o`` from cycle
+    t + 2 (the FIFO's output register).
     """
 
     def __init__(self, commands: CommandFormat, *, depth=4):
