@@ -288,8 +288,11 @@ class Driver:
     async def status(self) -> dict:
         return self.unpack(self.names["status"], await self.read_reg(self.names["status"]))
 
-    async def wait_done(self, irq_signal=None, *, timeout_ns: int | None = None, poll_ns: int = 1000) -> dict:
-        """Wait until ``status.done`` (or ``status.error``); return the status fields.
+    async def wait_done(self, irq_signal=None, *, timeout_ns: int | None = None, poll_ns: int = 1000,
+                        stop_on_error: bool = True) -> dict:
+        """Wait until ``status.done`` (or ``status.error``, unless
+        ``stop_on_error`` is False: for a top that keeps running past a bad
+        command); return the status fields.
 
         With an interrupt port (``irq_signal``, else ``dut.<names["irq"]>`` if
         it exists, and ``irq_enable.done`` is set where the map has it) this
@@ -307,7 +310,7 @@ class Driver:
         deadline = None if timeout_ns is None else Timer(timeout_ns, "ns")
         while True:
             st = await self.status()
-            if st.get(n["done"]) or st.get(n["error"]):
+            if st.get(n["done"]) or (stop_on_error and st.get(n["error"])):
                 break
             if irq is not None:
                 await ReadOnly()

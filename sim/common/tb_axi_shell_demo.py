@@ -279,8 +279,7 @@ async def commands_and_irq(dut):
     assert await drv.read_field("irq_status", "error") == 1
     await drv.command(opcode="nop", tag=42)
     await drv.start()
-    await ClockCycles(dut.clk, 20)
-    st = await drv.status()
+    st = await drv.wait_done(timeout_ns=100_000, stop_on_error=False)
     assert st["done"] == 1 and st["last_tag"] == 42 and st["queue_level"] == 0
 
     # Soft reset clears error, counters and queue.
