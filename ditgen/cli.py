@@ -8,6 +8,7 @@ Examples::
     ditgen synth --all --jobs 2
     ditgen lint --all
     ditgen bench
+    ditgen header axi_shell_demo --out build/include
 
 Errors (unknown unit, unknown or invalid parameter) print one line and exit
 with status 2.
@@ -147,6 +148,29 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_header(args) -> int:
+    """Write <unit>.h and <unit>.json from the unit's REGMAP (and COMMANDS)."""
+    from hdl import registry
+    from hdl.common.regmap import CommandFormat, RegisterMap, c_header, json_description
+
+    (name, params), = _targets(args)
+    component = registry.get(name).build(params)
+    regmap = getattr(component, "REGMAP", None)
+    if not isinstance(regmap, RegisterMap):
+        raise UsageError(f"unit {name} has no register map (no REGMAP attribute)")
+    commands = getattr(component, "COMMANDS", None)
+    if commands is not None and not isinstance(commands, CommandFormat):
+        raise UsageError(f"unit {name}: COMMANDS is not a CommandFormat")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    header = out / f"{name}.h"
+    header.write_text(c_header(name, regmap, commands))
+    doc = out / f"{name}.json"
+    doc.write_text(json_description(name, regmap, commands) + "\n")
+    print(f"{name}: {header}, {doc}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ditgen", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -169,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     target_args(p, "synth")
     p.add_argument("--jobs", type=int, default=None, help="parallel Yosys runs (default: cores)")
     p.set_defaults(func=cmd_synth)
+    p = sub.add_parser("header", help="C header and JSON of a unit's register map and commands")
+    p.add_argument("unit", nargs="+", metavar="UNIT [NAME=VALUE ...]", help="unit and parameters")
+    p.add_argument("--out", default=str(BUILD / "include"), help="output directory (default build/include)")
+    p.set_defaults(func=cmd_header, all=False)
     p = sub.add_parser("bench", help="run registered benchmarks and reports")
     p.add_argument("name", nargs="*", help="benchmarks to run (default: all)")
     p.add_argument("--out", default=str(BUILD / "reports"), help="output directory (default build/reports)")

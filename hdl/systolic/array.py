@@ -14,7 +14,7 @@ from ..common.stream import stall_pipeline
 from ..registry import unit
 from .pe import SystolicPE, check_dtype, dtype_widths
 
-__all__ = ["SystolicArray", "emit_array"]
+__all__ = ["SystolicArray", "emit_array", "emit_grid"]
 
 
 GRID_TEMPLATE = """\
@@ -82,16 +82,11 @@ endmodule
 """
 
 
-def emit_array(component, out_dir, name):
-    """Write the array as three modules: ``<name>_pe`` (the PE, converted by
-    Amaranth once), ``<name>_grid`` (ROWS x COLS instances of it, as Verilog
-    generate loops) and ``name`` (the Amaranth top: stream control, skew and
-    de-skew registers, one grid instance).
-
-    Amaranth's netlist is bit-level and it writes one module per instance, so
-    placing 4,096 PE instances from Amaranth took 79 s; the generate loops
-    keep ``make verilog`` of the 64x64 array to a few seconds and kilobytes.
-    """
+def emit_grid(component, out_dir, name):
+    """Write the array's PE (``<name>_pe``, converted by Amaranth once) and its
+    grid (``<name>_grid``, ROWS x COLS instances of it as Verilog generate
+    loops), and point ``component`` at the grid; return both paths. A top that
+    contains an array calls this before converting itself."""
     from amaranth.back import verilog
 
     out_dir = Path(out_dir)
@@ -111,13 +106,31 @@ def emit_array(component, out_dir, name):
         top=name, grid=grid_name, pe=pe_name, rows=component.rows, cols=component.cols,
         in_bits=component.in_bits, w_bits=component.w_bits, acc_bits=component.acc_bits))
     component.grid_module = grid_name
+    return [grid_path, pe_path]
+
+
+def emit_array(component, out_dir, name):
+    """Write the array as three modules: ``<name>_pe`` (the PE, converted by
+    Amaranth once), ``<name>_grid`` (ROWS x COLS instances of it, as Verilog
+    generate loops) and ``name`` (the Amaranth top: stream control, skew and
+    de-skew registers, one grid instance).
+
+    Amaranth's netlist is bit-level and it writes one module per instance, so
+    placing 4,096 PE instances from Amaranth took 79 s; the generate loops
+    keep ``make verilog`` of the 64x64 array to a few seconds and kilobytes.
+    The component goes back to building its own grid afterwards, so a plain
+    ``verilog.convert`` of it still works.
+    """
+    from amaranth.back import verilog
+
+    grid = emit_grid(component, out_dir, name)
     try:
         top_text = verilog.convert(component, name=name, emit_src=False)
     finally:
         component.grid_module = None
-    top_path = out_dir / f"{name}.v"
+    top_path = Path(out_dir) / f"{name}.v"
     top_path.write_text(top_text)
-    return [top_path, grid_path, pe_path]
+    return [top_path] + grid
 
 
 @unit("systolic_array", golden="golden.systolic.matmul", testbench="sim.systolic.tb_systolic_array",

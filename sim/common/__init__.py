@@ -1,1 +1,1 @@
-"""cocotb testbenches of the shared building blocks in hdl/common (the FP units)."""
+"""cocotb testbenches of the shared pieces in hdl/common: the FP units and the host-interface kit."""

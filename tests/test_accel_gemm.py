@@ -1,0 +1,171 @@
+"""GEMM accelerator (docs/SPEC.md "GEMM core"): golden model, parameters,
+command format, emission, and co-simulation through AXI4-Lite and AXI4-Stream."""
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from golden import accel as g
+from golden.systolic import matmul
+
+SMALL = {"ROWS": 4, "COLS": 4, "A_DEPTH": 256, "W_DEPTH": 256, "ACC_DEPTH": 256, "QUEUE_DEPTH": 8,
+         "STREAM_BYTES": 4}
+CASES = ["registers", "gemm_end_to_end", "accumulate_and_wrap", "vector_ops", "bad_commands",
+         "backpressure_and_protocol", "soft_reset_mid_traffic"]
+
+
+# --------------------------------------------------------------------------
+# Golden model
+
+def _round_half_even(x: Fraction) -> int:
+    f = math.floor(x)
+    d = x - f
+    return f + (d > Fraction(1, 2) or (d == Fraction(1, 2) and f % 2 == 1))
+
+
+def test_requantize_matches_exact_rational_rounding():
+    rng = np.random.default_rng(3)
+    acc = np.concatenate([rng.integers(-(1 << 33), 1 << 33, 400), [0, 1, -1, 8, -8, 24, -24, (1 << 31) - 1, -(1 << 31)]])
+    for mult, shift in [(1, 0), (1, 4), (3, 1), (0xFFFF, 63), (12345, 20), (1, 1), (77, 49), (5, 50)]:
+        got = g.requantize(acc, mult, shift)
+        want = [max(-128, min(127, _round_half_even(Fraction(int(a) * mult, 1 << shift)))) for a in acc]
+        assert got.tolist() == want, (mult, shift)
+    assert g.requantize([8, 24, -8, -24], 1, 4).tolist() == [0, 2, 0, -2]  # ties to even
+
+
+def test_vector_op_order():
+    op = g.Vector(1, 4, 0, mult=1, shift=1, bias=True, residual=True, relu=True, clip_lo=2, clip_hi=60)
+    acc = np.array([[10, -300, 101, 500]])
+    bias = np.array([[4, 0, 0, -380]])
+    res = np.array([[-10, 5, 100, 0]])
+    # (acc + bias) / 2 rounded half-even -> clamp -> + res saturating -> relu -> clip [2, 60]
+    assert g.vector_op(acc, op, bias, res).tolist() == [[2, 2, 60, 60]]
+
+
+@pytest.mark.parametrize("m, k, n, rows, cols", [(5, 8, 12, 4, 4), (1, 4, 4, 4, 4), (17, 32, 16, 8, 8)])
+def test_layouts_round_trip_through_the_machine(m, k, n, rows, cols):
+    rng = np.random.default_rng(m + k + n)
+    cfg = g.Config(rows=rows, cols=cols, a_depth=512, w_depth=512, acc_depth=512, stream_bytes=4)
+    a = rng.integers(-128, 128, size=(m, k))
+    w = rng.integers(-128, 128, size=(k, n))
+    prog = [g.Load("A", 3, g.layout_a(a, rows)), g.Load("W", 9, g.layout_w(w, rows, cols)),
+            g.Gemm(m, k, n, 3, 9, 20), g.Store("ACC", 20, m * n // cols)]
+    res = g.run(prog, cfg)
+    assert not res.errors
+    got = g.unlayout_acc(g.from_bytes(res.outputs[0], cols, 4), m, n, cols)
+    assert np.array_equal(got, matmul(a, w))
+
+
+def test_errors_leave_memories_and_cost_two_cycles():
+    cfg = g.Config(rows=4, cols=4, a_depth=16, w_depth=16, acc_depth=16, stream_bytes=4)
+    machine = g.Accelerator(cfg)
+    before = {k: v.copy() for k, v in machine.mem.items()}
+    bad = [g.Unknown(9), g.Gemm(4, 5, 4, 0, 0, 0), g.Gemm(4, 4, 4, 13, 0, 0), g.Load("A", 15, np.ones((2, 4))),
+           g.Store("W", 0, 1), g.Vector(4, 4, 13, to_stream=True)]
+    res = g.run(bad, cfg, machine)
+    assert [code for _, code in res.errors] == ["OPCODE", "SHAPE", "ADDRESS", "ADDRESS", "SHAPE", "ADDRESS"]
+    assert res.cycles == [2] * len(bad) and res.total_cycles == 2 * len(bad) + 1
+    assert all(np.array_equal(before[k], machine.mem[k]) for k in before)
+
+
+def test_cycle_schedule_per_command():
+    from golden.systolic import cycles
+
+    cfg = g.Config(rows=4, cols=4, stream_bytes=2)
+    assert g.command_cycles(g.Load("ACC", 0, np.zeros((3, 4))), cfg) == 2 + 3 * 8 + 1
+    assert g.command_cycles(g.Store("A", 0, 5), cfg) == 2 + 5 * 2 + 2
+    assert g.command_cycles(g.Gemm(6, 8, 8, 0, 0, 0), cfg) == 2 + cycles(6, 8, 8, 4, 4).total + 3
+    assert g.command_cycles(g.Vector(3, 8, 0), cfg) == 2 + 6 + 4
+    assert g.command_cycles(g.Vector(3, 8, 0, to_stream=True), cfg) == 2 + 6 * 2 + 5
+
+
+def test_dit_layers_reach_the_utilisation_targets_in_the_model():
+    from reports.gemm_accelerator import BENCH, layers
+
+    cfg = g.Config(rows=16, cols=16)
+    for layer in layers(quick=False):
+        chunk = layer.get("n_chunk") or layer["n"]
+        gemm = g.Gemm(layer["m"], layer["k"], chunk, 0, 0, 0)
+        util = g.gemm_utilisation(gemm, cfg, g.command_cycles(gemm, cfg) - 2)
+        assert util >= (0.95 if "XL" in layer["name"] else 0.90), (layer, util)
+        kt, nt = layer["k"] // 16, chunk // 16
+        assert layer["m"] * kt <= BENCH["A_DEPTH"] and kt * nt * 16 <= BENCH["W_DEPTH"]
+        assert layer["m"] * nt <= BENCH["ACC_DEPTH"]
+
+
+# --------------------------------------------------------------------------
+# RTL parameters, command format, emission
+
+def test_rtl_rejects_bad_parameters():
+    from hdl.accel.gemm_accelerator import GemmAccelerator
+
+    for kw, exc in [({"rows": 6}, ValueError), ({"cols": 0}, ValueError), ({"rows": 4.0}, TypeError),
+                    ({"a_depth": 1}, ValueError), ({"w_depth": 70000}, ValueError), ({"acc_depth": "8"}, TypeError),
+                    ({"stream_bytes": 3}, ValueError), ({"rows": 4, "stream_bytes": 8}, ValueError),
+                    ({"queue_depth": 1}, ValueError), ({"queue_depth": True}, TypeError)]:
+        name = next(iter(kw)) if "stream_bytes" not in kw else "stream_bytes"
+        with pytest.raises(exc, match=name):
+            GemmAccelerator(**kw)
+    top = GemmAccelerator(rows=np.int64(4), cols=np.int32(8), stream_bytes=np.int16(4))
+    assert (top.rows, top.cols, top.stream_bytes) == (4, 8, 4) and type(top.rows) is int
+
+
+def test_command_format_and_header():
+    from hdl.accel.gemm_accelerator import GemmAccelerator
+    from hdl.common.regmap import c_header, json_description
+
+    top = GemmAccelerator(rows=4, cols=4, stream_bytes=4)
+    cmd = top.COMMANDS
+    words = cmd.pack(opcode="GEMM", m=5, k=8, n=12, addr0=1, addr1=2, addr2=3)
+    assert len(words) == 6 and cmd.unpack(words)["k"] == 8 and cmd.unpack(words)["clip_hi"] == 0x7F
+    header = c_header("gemm_accelerator", top.REGMAP, cmd)
+    for name in ("GEMM_CMD_OP_GEMM 3u", "GEMM_ACCELERATOR_STATUS_OFFSET", "GEMM_CMD_K_WORD 4u"):
+        assert name in header
+    desc = json.loads(json_description("gemm_accelerator", top.REGMAP, cmd))
+    assert desc["regmap"]["registers"][2]["fields"][0]["reset"] == 4
+
+
+def test_emits_top_grid_and_pe(tmp_path):
+    import re
+
+    from hdl import registry
+
+    files = registry.get("gemm_accelerator").emit_verilog(tmp_path, SMALL)
+    text = {f.name: f.read_text() for f in files}
+    assert set(text) == {"gemm_accelerator.v", "gemm_accelerator_array_grid.v", "gemm_accelerator_array_pe.v"}
+    assert "gemm_accelerator_array_grid grid (" in text["gemm_accelerator.v"]
+    # Memories stay memories, zeroed by one loop each (not one line per row).
+    assert len(re.findall(r"reg \[\d+:0\] mem \[255:0\]", text["gemm_accelerator.v"])) == 3
+    assert "mem[17] =" not in text["gemm_accelerator.v"]
+
+
+def test_lint_clean(tmp_path):
+    from hdl import registry
+    from sim.lint import lint
+
+    files = registry.get("gemm_accelerator").emit_verilog(tmp_path, SMALL)
+    assert lint(files, "gemm_accelerator") == []
+
+
+# --------------------------------------------------------------------------
+# Co-simulation
+
+@pytest.mark.cosim
+def test_rtl_small(cosim):
+    """Every testcase at 4x4 in one build (about a minute with the build)."""
+    res = cosim("gemm_accelerator", SMALL, testcase=CASES)
+    assert res["tests"] == len(CASES)
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_rtl_16x16(cosim):
+    """The bench configuration: every testcase, then one DiT-sized layer."""
+    from reports.gemm_accelerator import BENCH
+
+    res = cosim("gemm_accelerator", BENCH, testcase=CASES + ["layers"],
+                args={"layers": [{"name": "digits fc2", "m": 256, "k": 512, "n": 128}]})
+    assert res["tests"] == len(CASES) + 1
