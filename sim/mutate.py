@@ -64,6 +64,7 @@ TESTS = {
 }
 SCOPE = ("hdl/common/stream.py", "hdl/common/arith.py", "hdl/radit/ccu_compress.py",
          "hdl/radit/ccu_compare.py", "hdl/radit/dtsm.py", "hdl/ditto/ditto_pe.py")
+DEFAULT_SEED = 7
 EQUIVALENT = Path(__file__).with_name("mutate_equivalent.json")
 COPY_IGNORE = ("build", ".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
 
@@ -267,7 +268,7 @@ def _elaborates(tree: Path, rel: str, timeout: float) -> tuple[bool, str]:
     return proc.returncode == 0, (lines[-1] if lines else "")
 
 
-def _pytest(tree: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+def _pytest(tree: Path, tests: list[str], timeout: float, log: Path | None = None) -> tuple[str, float, str]:
     env = dict(os.environ, PYTHONPATH=str(tree), DITGEN_BUILD=str(tree / "build"))
     env.pop("PYTEST_ADDOPTS", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider",
@@ -277,6 +278,8 @@ def _pytest(tree: Path, tests: list[str], timeout: float) -> tuple[str, float, s
         proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - start, f"tests exceeded {timeout:.0f} s"
+    if log is not None:
+        log.write_text(proc.stdout + proc.stderr)
     out = (proc.stdout + proc.stderr).strip().splitlines()
     failed = [line for line in out if line.startswith(("FAILED", "ERROR"))]
     summary = (failed[:1] or out[-1:] or [""])[0]
@@ -299,16 +302,16 @@ def run(mutations: list[Mutation], *, timeout: float = 300, root: Path = ROOT, l
     results = []
     equivalent = _equivalents()
     with tempfile.TemporaryDirectory(prefix="ditgen-mutate-", dir=workdir) as tmp:
-        tree = copy_tree(Path(tmp) / "repo", root)
-        (tree / ".venv").symlink_to(Path(sys.executable).resolve().parent.parent) \
-            if not (tree / ".venv").exists() else None
+        tmp = Path(tmp).resolve()
+        tree = copy_tree(tmp / "repo", root)
         baseline = {}
         for path in sorted({mu.path for mu in mutations}):
-            status, secs, summary = _pytest(tree, TESTS[path], timeout * 3)
+            where = (workdir or tmp) / f"baseline-{Path(path).stem}.log"
+            status, secs, summary = _pytest(tree, TESTS[path], timeout * 3, where)
             baseline[path] = status
             log(f"baseline {path}: {status} ({secs:.0f} s) {summary}")
             if status != "survived":
-                raise RuntimeError(f"the unmutated tests of {path} do not pass ({summary}); fix them first")
+                raise RuntimeError(f"the unmutated tests of {path} do not pass ({summary}; {where})")
         for k, mu in enumerate(mutations, 1):
             src_path = tree / mu.path
             original = src_path.read_bytes()
@@ -379,14 +382,15 @@ def report(data: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.mutate", description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=None, help="sample seed (default: random, printed)")
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                    help=f"sample seed (default {DEFAULT_SEED}, the sample of docs/ARCHITECTURE.md)")
     ap.add_argument("--count", type=int, default=60, help="mutants in the sample (default 60)")
     ap.add_argument("--unit", action="append", help="restrict to a unit (file stem or path); repeatable")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per mutant's tests (default 300)")
     ap.add_argument("--list", action="store_true", help="print the sample and exit")
     ap.add_argument("--out", type=Path, default=BUILD / "mutate")
     args = ap.parse_args(argv)
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    seed = args.seed
     units = _select_units(args.unit)
     mutations = sample(seed, args.count, units)
     print(f"seed {seed}: {len(mutations)} mutants of {', '.join(units)}", flush=True)
