@@ -110,5 +110,5 @@ class EncoderQueueHarness(wiring.Component):
 
 HARNESSES = {
     "ditto_encoder_queue": (lambda: EncoderQueueHarness(in_lanes=1, max_row=4, queue_depth=4, max_offset=1),
-                            14, "bmc"),
+                            10, "bmc"),
 }

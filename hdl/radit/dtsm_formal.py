@@ -153,7 +153,7 @@ class DTSMHarness(wiring.Component):
 SMALL = dict(blocks=2, timesteps=1, max_elements=1, alpha_frac=2)
 
 HARNESSES = {
-    "dtsm_reference": (lambda: DTSMHarness(**SMALL), 12, "bmc"),
+    "dtsm_reference": (lambda: DTSMHarness(**SMALL), 10, "bmc"),
     "dtsm_decide_before_update_computed": (
-        lambda: DTSMHarness(**SMALL, decide_before_update=True, reference="computed"), 12, "bmc"),
+        lambda: DTSMHarness(**SMALL, decide_before_update=True, reference="computed"), 10, "bmc"),
 }
