@@ -87,7 +87,7 @@ class Mutation:
 
     @property
     def ident(self) -> str:
-        return f"{self.path}:{self.line}:{self.kind}:{self.start}"
+        return f"{self.path}:{self.line}:{self.kind}:{self.start}:{self.replacement}"
 
     def describe(self) -> str:
         return f"{self.path}:{self.line} {self.kind}: {self.original!r} -> {self.replacement!r}"
@@ -380,6 +380,30 @@ def report(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write(out: Path, data: dict) -> None:
+    data["score"] = score(data["mutants"])
+    (out / "report.json").write_text(json.dumps(data, indent=1) + "\n")
+    (out / "report.md").write_text(report(data))
+    t = data["score"]["total"]
+    print(f"kill rate {_pct(t['kill_rate'])}: {t['killed']} of {t['scored']} killed, {t['survived']} survived, "
+          f"{t['elaboration']} killed by elaboration, {t['equivalent']} equivalent; "
+          f"report {out / 'report.md'}")
+
+
+def _rescore(out: Path) -> int:
+    """Apply the equivalence list to a finished run without running it again."""
+    data = json.loads((out / "report.json").read_text())
+    equivalent = _equivalents()
+    for r in data["mutants"]:
+        mu = Mutation(r["path"], r["line"], r["kind"], r["start"], r["end"], r["original"], r["replacement"])
+        r["id"] = mu.ident
+        r.pop("equivalent", None)
+        if r["status"] == "survived" and mu.ident in equivalent:
+            r["equivalent"] = equivalent[mu.ident]
+    _write(out, data)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.mutate", description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED,
@@ -388,8 +412,12 @@ def main(argv=None) -> int:
     ap.add_argument("--unit", action="append", help="restrict to a unit (file stem or path); repeatable")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per mutant's tests (default 300)")
     ap.add_argument("--list", action="store_true", help="print the sample and exit")
+    ap.add_argument("--rescore", action="store_true",
+                    help="re-read report.json, apply sim/mutate_equivalent.json, rewrite the report")
     ap.add_argument("--out", type=Path, default=BUILD / "mutate")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return _rescore(args.out)
     seed = args.seed
     units = _select_units(args.unit)
     mutations = sample(seed, args.count, units)
@@ -400,13 +428,8 @@ def main(argv=None) -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     data = run(mutations, timeout=args.timeout, log=lambda s: print(s, flush=True), workdir=args.out)
-    data.update(seed=seed, units=units, timeout=args.timeout, score=score(data["mutants"]))
-    (args.out / "report.json").write_text(json.dumps(data, indent=1) + "\n")
-    (args.out / "report.md").write_text(report(data))
-    t = data["score"]["total"]
-    print(f"kill rate {_pct(t['kill_rate'])}: {t['killed']} of {t['scored']} killed, {t['survived']} survived, "
-          f"{t['elaboration']} killed by elaboration, {t['equivalent']} equivalent; "
-          f"report {args.out / 'report.md'}")
+    data.update(seed=seed, units=units, timeout=args.timeout)
+    _write(args.out, data)
     return 0
 
 
