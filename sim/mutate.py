@@ -296,22 +296,42 @@ def _equivalents() -> dict:
     return {}
 
 
+def refresh_tree(tree: Path, root: Path = ROOT) -> Path:
+    """Make an earlier copy match ``root`` again, keeping its build directory
+    (and so its compiled designs)."""
+    for child in tree.iterdir():
+        if child.name != "build":
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    for child in root.iterdir():
+        if any(child.match(p) for p in COPY_IGNORE):
+            continue
+        if child.is_dir():
+            shutil.copytree(child, tree / child.name, ignore=shutil.ignore_patterns(*COPY_IGNORE), symlinks=True)
+        else:
+            shutil.copy2(child, tree / child.name)
+    return tree
+
+
 def run(mutations: list[Mutation], *, timeout: float = 300, root: Path = ROOT, log=print,
-        workdir: Path | None = None) -> dict:
-    """Run every mutant's tests in one temporary copy of the repository."""
+        workdir: Path | None = None, tree: Path | None = None, baseline: bool = True,
+        progress=None) -> dict:
+    """Run every mutant's tests in one temporary copy of the repository (or in
+    ``tree``, an earlier copy refreshed from ``root``, reusing its builds);
+    ``progress(results)`` is called after every mutant."""
     results = []
     equivalent = _equivalents()
     with tempfile.TemporaryDirectory(prefix="ditgen-mutate-", dir=workdir) as tmp:
         tmp = Path(tmp).resolve()
-        tree = copy_tree(tmp / "repo", root)
+        tree = refresh_tree(tree.resolve(), root) if tree is not None else copy_tree(tmp / "repo", root)
         # The unmutated tests of every sampled unit, once: a mutant counts as
         # killed only if the tests it fails pass without it.
         tests = list(dict.fromkeys(t for path in sorted({mu.path for mu in mutations}) for t in TESTS[path]))
         where = (workdir or tmp) / "baseline.log"
-        status, secs, summary = _pytest(tree, tests, timeout * 10, where)
-        log(f"baseline {' '.join(tests)}: {status} ({secs:.0f} s) {summary}")
-        if status != "survived":
-            raise RuntimeError(f"the unmutated tests do not pass ({summary}; {where})")
+        if baseline:
+            status, secs, summary = _pytest(tree, tests, timeout * 10, where)
+            log(f"baseline {' '.join(tests)}: {status} ({secs:.0f} s) {summary}")
+            if status != "survived":
+                raise RuntimeError(f"the unmutated tests do not pass ({summary}; {where})")
         for k, mu in enumerate(mutations, 1):
             src_path = tree / mu.path
             original = src_path.read_bytes()
@@ -330,6 +350,8 @@ def run(mutations: list[Mutation], *, timeout: float = 300, root: Path = ROOT, l
                 entry["equivalent"] = equivalent[mu.ident]
             results.append(entry)
             log(f"[{k}/{len(mutations)}] {status:11} {secs:6.1f} s  {mu.describe()}")
+            if progress is not None:
+                progress(results)
     return {"mutants": results}
 
 
@@ -356,7 +378,8 @@ def _pct(x):
 def report(data: dict) -> str:
     s = data["score"]
     lines = ["# Mutation testing", "",
-             f"Seed {data['seed']}, {s['total']['mutants']} mutants of {', '.join(data['units'])}; "
+             f"Seed {data['seed']}, {s['total']['mutants']} of {data.get('planned', s['total']['mutants'])} "
+             f"sampled mutants run, of {', '.join(data['units'])}; "
              f"tests: `pytest -x -q -m \"not slow\"` of each unit's group, {data['timeout']:.0f} s limit.", "",
              f"**Kill rate {_pct(s['total']['kill_rate'])}** ({s['total']['killed']} of {s['total']['scored']} "
              f"scored mutants); {s['total']['elaboration']} killed by elaboration (not scored), "
@@ -380,10 +403,12 @@ def report(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(out: Path, data: dict) -> None:
+def _write(out: Path, data: dict, quiet: bool = False) -> None:
     data["score"] = score(data["mutants"])
     (out / "report.json").write_text(json.dumps(data, indent=1) + "\n")
     (out / "report.md").write_text(report(data))
+    if quiet:
+        return
     t = data["score"]["total"]
     print(f"kill rate {_pct(t['kill_rate'])}: {t['killed']} of {t['scored']} killed, {t['survived']} survived, "
           f"{t['elaboration']} killed by elaboration, {t['equivalent']} equivalent; "
@@ -414,6 +439,9 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the sample and exit")
     ap.add_argument("--rescore", action="store_true",
                     help="re-read report.json, apply sim/mutate_equivalent.json, rewrite the report")
+    ap.add_argument("--tree", type=Path, help="reuse this earlier copy (and its builds) instead of a fresh one")
+    ap.add_argument("--skip-baseline", action="store_true",
+                    help="do not rerun the unmutated tests (only when they passed on these sources)")
     ap.add_argument("--out", type=Path, default=BUILD / "mutate")
     args = ap.parse_args(argv)
     if args.rescore:
@@ -427,8 +455,18 @@ def main(argv=None) -> int:
             print("  " + mu.describe())
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    data = run(mutations, timeout=args.timeout, log=lambda s: print(s, flush=True), workdir=args.out)
-    data.update(seed=seed, units=units, timeout=args.timeout)
+    # Run in a seeded random order and write the report after every mutant,
+    # so that an interrupted run still reports a fair sub-sample.
+    order = mutations[:]
+    random.Random(seed).shuffle(order)
+    meta = dict(seed=seed, units=units, timeout=args.timeout, planned=len(order))
+
+    def progress(results):
+        _write(args.out, {"mutants": list(results), **meta}, quiet=True)
+
+    data = run(order, timeout=args.timeout, log=lambda s: print(s, flush=True), workdir=args.out,
+               tree=args.tree, baseline=not args.skip_baseline, progress=progress)
+    data.update(meta)
     _write(args.out, data)
     return 0
 
