@@ -10,10 +10,12 @@ UNIT   ?=
 PARAMS ?=
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 PYTEST_ARGS ?=
+FORMAL_ARGS ?=
+MUTATE_ARGS ?=
 
 TARGET := $(if $(UNIT),$(UNIT) $(PARAMS),--all)
 
-.PHONY: all setup verilog test test-full synth lint bench clean distclean help traces evidence
+.PHONY: all setup verilog test test-full synth lint bench clean distclean help traces evidence formal mutate
 
 all: verilog
 
@@ -26,6 +28,8 @@ help:
 	@echo "make bench                                 benchmarks and reports into build/reports/"
 	@echo "make traces                                digits DiT: DDIM-50 activation traces into build/traces/"
 	@echo "make evidence                              RADiT/Ditto/ORBIS measured on the DiT: build/reports/evidence.md"
+	@echo "make formal [FORMAL_ARGS='name --depth N']  SymbiYosys proofs of hdl/**/*_formal.py: build/formal/summary.md"
+	@echo "make mutate [MUTATE_ARGS='--seed N --count N --unit U']  mutation score: build/mutate/report.md"
 	@echo "make clean | distclean                     remove build/ | build/ and .venv/"
 
 $(STAMP): pyproject.toml
@@ -64,6 +68,12 @@ traces: $(STAMP)
 
 evidence: $(STAMP)
 	$(BIN)/ditgen bench evidence --out build/reports
+
+formal: $(STAMP)
+	$(BIN)/python -m sim.formal $(FORMAL_ARGS)
+
+mutate: $(STAMP)
+	$(BIN)/python -m sim.mutate $(MUTATE_ARGS)
 
 clean:
 	rm -rf build
