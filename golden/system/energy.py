@@ -58,13 +58,15 @@ def sram_pj_per_bit(capacity_bytes: int) -> float:
     if capacity_bytes <= 0:
         raise ValueError(f"capacity_bytes must be positive, not {capacity_bytes!r}")
     (c0, e0) = SRAM_POINTS[0]
+    if capacity_bytes >= SRAM_POINTS[-1][0]:
+        return SRAM_POINTS[-1][1]
     if capacity_bytes <= c0:
         return e0 * (capacity_bytes / c0) ** _SMALL_EXPONENT
     for (ca, ea), (cb, eb) in zip(SRAM_POINTS, SRAM_POINTS[1:]):
         if capacity_bytes <= cb:
             f = math.log(capacity_bytes / ca) / math.log(cb / ca)
             return math.exp(math.log(ea) + f * (math.log(eb) - math.log(ea)))
-    return SRAM_POINTS[-1][1]
+    raise AssertionError("unreachable")
 
 
 def scale_factor(node_nm: float) -> float:

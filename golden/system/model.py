@@ -27,6 +27,7 @@ overheads).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -210,6 +211,7 @@ def mix_row_stats(k: int, mix, *, rows: int = 256, seed: int = 0, source: str = 
                          source)
 
 
+@functools.lru_cache(maxsize=None)
 def full_width_stats(k: int) -> DittoRowStats:
     """docs/SPEC.md "Ditto accelerator": activation mode runs at full 8-bit
     width, every element two lanes, no zero skipped (all elements full)."""
