@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 TARGET := $(if $(UNIT),$(UNIT) $(PARAMS),--all)
 
-.PHONY: all setup verilog test test-full synth lint bench clean distclean help traces evidence
+.PHONY: all setup verilog test test-full synth lint bench clean distclean help traces evidence report
 
 all: verilog
 
@@ -26,6 +26,7 @@ help:
 	@echo "make bench                                 benchmarks and reports into build/reports/"
 	@echo "make traces                                digits DiT: DDIM-50 activation traces into build/traces/"
 	@echo "make evidence                              RADiT/Ditto/ORBIS measured on the DiT: build/reports/evidence.md"
+	@echo "make report                                one HTML page of the reports in build/reports/: index.html"
 	@echo "make clean | distclean                     remove build/ | build/ and .venv/"
 
 $(STAMP): pyproject.toml
@@ -60,6 +61,9 @@ traces: $(STAMP)
 
 evidence: $(STAMP)
 	$(BIN)/ditgen bench evidence --out build/reports
+
+report: $(STAMP)
+	$(BIN)/python -m reports.index --out build/reports
 
 clean:
 	rm -rf build
