@@ -28,6 +28,7 @@ the whole report takes well under a minute.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -39,7 +40,7 @@ from golden import system as gs
 from golden.ditto import class_counts, differences, itc_cycles
 from golden.orbis import bsm, datm, datm_cycles, pair_loss, quantize_channelwise
 from golden.radit import ToyDiT, redundancy_aware_run
-from golden.system.model import CU_PES, full_width_stats
+from golden.system.model import CU_PES
 
 # The papers' headline figures (fractions; speedups as ratios), with sections.
 PAPER = {
@@ -321,11 +322,11 @@ def digits_section(quick: bool) -> dict:
 
 # --------------------------------------------------------------------------- headline table
 
-def _ratio_row(base: gs.Cost, new: gs.Cost, extra_dram: float | None, net: bool = False) -> dict:
+def _ratio_row(base: gs.Cost, new: gs.Cost, extra_dram: float | None, clock_hz: float, net: bool = False) -> dict:
     return {"speedup": base.cycles / new.cycles, "energy_saving": 1 - new.energy_pj / base.energy_pj,
             "dram_overhead": (new.dram_bytes / base.dram_bytes - 1) if net else extra_dram / base.dram_bytes,
             "dram_net_change": new.dram_bytes / base.dram_bytes - 1,
-            "base_seconds": base.seconds(1.0), "base_energy_j": base.energy_pj * 1e-12,
+            "base_seconds": base.seconds(clock_hz), "base_energy_j": base.energy_pj * 1e-12,
             "energy_by_kind": {k: v / base.energy_pj for k, v in new.energy.items()}}
 
 
@@ -334,15 +335,15 @@ def radit_headline(skip_per_block, source: str, paper_skip: float) -> dict:
     for key, w in (("image", gs.DIT_XL2), ("video", gs.LATTE_XL2)):
         S, N = w.steps, 2 * w.depth
         run = gs.radit_run(w, gs.RADIT, gs.expand_skip(skip_per_block, S, N))
-        row = _ratio_row(run["base"], run["radit"], run["ccu"].dram["codes"])
-        row["base_seconds"] = run["base"].seconds(gs.RADIT.clock_hz)
+        row = _ratio_row(run["base"], run["radit"], run["ccu"].dram["codes"], gs.RADIT.clock_hz)
         row["skip_ratio"] = run["skip_ratio"]
         row["compute_bound_share"] = run["base"].compute / run["base"].cycles
         out["workloads"][key] = {"workload": w.name, **row}
         # The paper's own statistic through our model: a uniform skip ratio
         # equal to Table II's FLOP saving.
         p = gs.radit_run(w, gs.RADIT, gs.expand_skip([paper_skip], S, N))
-        out["workloads"][key]["with_paper_skip"] = _ratio_row(p["base"], p["radit"], p["ccu"].dram["codes"])
+        out["workloads"][key]["with_paper_skip"] = _ratio_row(p["base"], p["radit"], p["ccu"].dram["codes"],
+                                                               gs.RADIT.clock_hz)
     img = out["workloads"]["image"]
     out.update({"speedup": img["speedup"], "energy_saving": img["energy_saving"],
                 "dram_overhead": img["dram_overhead"], "speedup_video": out["workloads"]["video"]["speedup"],
@@ -367,21 +368,19 @@ def ditto_headline(temporal_mix, spatial_mix, source: str) -> dict:
     out = {"workloads": {}}
     for key, w in (("DiT-XL/2", gs.DIT_XL2), ("Latte-XL/2", gs.LATTE_XL2_DDIM20)):
         run = gs.ditto_run(w, gs.DITTO, gs.ITC, stats(temporal_mix, "t"), spatial=stats(spatial_mix, "s"))
-        row = _ratio_row(run["base"], run["ditto"], None, net=True)
+        row = _ratio_row(run["base"], run["ditto"], None, gs.ITC.clock_hz, net=True)
         row["plus_over_ditto"] = run["ditto"].cycles / run["ditto_plus"].cycles
         row["plus_energy_saving"] = 1 - run["ditto_plus"].energy_pj / run["base"].energy_pj
         row["defo_diff_share"] = run["defo_diff_share"]
-        row["base_seconds"] = run["base"].seconds(gs.ITC.clock_hz)
         row["compute_bound_share"] = run["base"].compute / run["base"].cycles
         # Sensitivity: a quarter of the assumed DRAM bandwidth (one HBM2 stack class).
         slow = gs.Dram("HBM2 256 GB/s", 256e9, 32, 3.9, "sensitivity")
-        import dataclasses
         d2, i2 = dataclasses.replace(gs.DITTO, dram=slow), dataclasses.replace(gs.ITC, dram=slow)
         r2 = gs.ditto_run(w, d2, i2, stats(temporal_mix, "t"))
-        row["at_256GBps"] = _ratio_row(r2["base"], r2["ditto"], None, net=True)
+        row["at_256GBps"] = _ratio_row(r2["base"], r2["ditto"], None, gs.ITC.clock_hz, net=True)
         # The paper's own mix through our model.
         r3 = gs.ditto_run(w, gs.DITTO, gs.ITC, stats((0.4448, 0.5152, 0.0399), "paper"))
-        row["with_paper_mix"] = _ratio_row(r3["base"], r3["ditto"], None, net=True)
+        row["with_paper_mix"] = _ratio_row(r3["base"], r3["ditto"], None, gs.ITC.clock_hz, net=True)
         out["workloads"][key] = {"workload": w.name, **row}
     dit = out["workloads"]["DiT-XL/2"]
     out.update({"speedup": dit["speedup"], "energy_saving": dit["energy_saving"],
@@ -399,9 +398,8 @@ def orbis_headline(stats: dict) -> dict:
     out = {"workloads": {}}
     for key, w in (("CogVideoX", gs.COGVIDEOX_5B), ("HunyuanVideo", gs.HUNYUAN_VIDEO)):
         run = gs.orbis_run(w, gs.ORBIS, stats["ratio"], iterations=stats["iterations"])
-        row = _ratio_row(run["base"], run["orbis"], run["orbis"].dram.get("pairs", 0))
-        row.update({"base_seconds": run["base"].seconds(gs.ORBIS.clock_hz),
-                    "datm_exposed_cycles_per_fc_step": run["datm_exposed_per_fc_step"],
+        row = _ratio_row(run["base"], run["orbis"], run["orbis"].dram.get("pairs", 0), gs.ORBIS.clock_hz)
+        row.update({"datm_exposed_cycles_per_fc_step": run["datm_exposed_per_fc_step"],
                     "datm_share_of_fc_step": run["datm_cycles_per_fc_step"] / run["array_cycles_per_step"]})
         out["workloads"][key] = {"workload": w.name, **row}
     best = max(out["workloads"].values(), key=lambda r: r["speedup"])

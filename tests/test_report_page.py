@@ -81,7 +81,7 @@ def _tiny_png(path):
 def run_dir(tmp_path):
     (tmp_path / "alpha.json").write_text(json.dumps(
         {"speedup": 1.23456, "cycles": 98765, "ok": True, "ratios": [0.25, 0.5],
-         "nested": {"energy_saving": 0.1774, "deeper": {"x": -3.5e-05}}, "long": list(range(50)),
+         "nested": {"energy_saving": 0.1774, "deeper": {"x": -3.5e-05}}, "long": [1000.5 + i for i in range(50)],
          "label": "run with 7 images"}))
     (tmp_path / "alpha.md").write_text("# alpha\n")
     _tiny_png(tmp_path / "alpha.png")

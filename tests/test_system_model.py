@@ -80,29 +80,33 @@ def test_ditto_cycles_are_pack_cycles_summed():
 
 
 def test_orbis_reduces_only_rc_steps_sdpa_and_counts_datm():
-    acc = dataclasses.replace(gs.ORBIS, array=(4, 4), instances=1, dram=FAST,
-                              params={**gs.ORBIS.params, "num_dst": 2, "ch_lanes": 4})
-    w = dataclasses.replace(TINY, steps=8)
-    none = gs.orbis_run(w, acc, 0.0, iterations=3)
-    assert none["orbis"].compute == none["base"].compute
-    run = gs.orbis_run(w, acc, 0.25, iterations=3)
+    w = dataclasses.replace(TINY, tokens=16, steps=8)
     kinds = ogm_schedule(w.steps, 3)
-    r = 2  # round(0.25 * 8)
     full = sum(lay.count * sa_total(lay.m, lay.k, lay.n) for _, lay in w.layers())
+    r = 4  # round(0.25 * 16)
     red = 0
     for _, lay in w.layers():
         if lay.name.startswith("attention Q"):
-            red += lay.count * sa_total(8 - r, lay.k, 8 - r)
+            red += lay.count * sa_total(16 - r, lay.k, 16 - r)
         elif lay.name.startswith("attention P"):
-            red += lay.count * sa_total(8 - r, 8 - r, lay.n)
+            red += lay.count * sa_total(16 - r, 16 - r, lay.n)
         else:
             red += lay.count * sa_total(lay.m, lay.k, lay.n)
-    assert run["orbis"].compute == kinds.count("FC") * full + kinds.count("RC") * red
-    dc = datm_cycles(8, 16, 2, 4, 3, r)
-    assert run["datm_cycles_per_fc_step"] == w.depth * dc
     block = full // w.depth
-    assert run["datm_exposed_per_fc_step"] == w.depth * max(0, dc - block)
-    assert run["orbis"].cycles == run["orbis"].compute + kinds.count("FC") * run["datm_exposed_per_fc_step"]
+    # A fast engine hides behind the block; a one-lane engine with many
+    # iterations does not.
+    for lanes, iterations in ((16, 2), (1, 10)):
+        acc = dataclasses.replace(gs.ORBIS, array=(4, 4), instances=1, dram=FAST,
+                                  params={**gs.ORBIS.params, "num_dst": 2, "ch_lanes": lanes})
+        none = gs.orbis_run(w, acc, 0.0, iterations=iterations)
+        assert none["orbis"].compute == none["base"].compute
+        run = gs.orbis_run(w, acc, 0.25, iterations=iterations)
+        assert run["orbis"].compute == kinds.count("FC") * full + kinds.count("RC") * red
+        dc = datm_cycles(16, 16, 2, lanes, iterations, r)
+        assert run["datm_cycles_per_fc_step"] == w.depth * dc
+        assert run["datm_exposed_per_fc_step"] == w.depth * max(0, dc - block)
+        assert run["orbis"].cycles == run["orbis"].compute + kinds.count("FC") * run["datm_exposed_per_fc_step"]
+        assert (run["datm_exposed_per_fc_step"] > 0) == (lanes == 1)
 
 
 # --------------------------------------------------------------------------- DRAM bytes
