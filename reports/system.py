@@ -541,11 +541,12 @@ def _plot(path: Path, res: dict) -> None:
     rows = [("RADiT image", res["radit"]["speedup"], res["radit"]["paper"]["speedup"]),
             ("RADiT video", res["radit"]["speedup_video"], res["radit"]["paper"]["speedup_video"]),
             ("Ditto", res["ditto"]["speedup"], res["ditto"]["paper"]["speedup"]),
-            ("ORBIS over BASE", res["orbis"]["speedup"], float(np.mean(res["orbis"]["paper"]["speedup_over_base"])))]
+            ("ORBIS over BASE\n(paper: Fig. 7 mid)", res["orbis"]["speedup"],
+             float(np.mean(res["orbis"]["paper"]["speedup_over_base"])))]
     erows = [("RADiT image", res["radit"]["energy_saving"], res["radit"]["paper"]["energy_saving"]),
              ("RADiT video", res["radit"]["energy_saving_video"], res["radit"]["paper"]["energy_saving_video"]),
              ("Ditto", res["ditto"]["energy_saving"], res["ditto"]["paper"]["energy_saving"]),
-             ("ORBIS over BASE", res["orbis"]["energy_saving"],
+             ("ORBIS over BASE\n(paper: Fig. 7 mid)", res["orbis"]["energy_saving"],
               float(np.mean(res["orbis"]["paper"]["energy_saving_over_base"])))]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
     for a, data, label in ((ax[0], rows, "speedup (x)"), (ax[1], erows, "energy saving")):
