@@ -15,7 +15,7 @@ MUTATE_ARGS ?=
 
 TARGET := $(if $(UNIT),$(UNIT) $(PARAMS),--all)
 
-.PHONY: all setup verilog test test-full synth lint bench clean distclean help traces evidence formal mutate
+.PHONY: all setup verilog test test-full synth lint bench clean distclean help traces evidence formal mutate report
 
 all: verilog
 
@@ -30,6 +30,7 @@ help:
 	@echo "make evidence                              RADiT/Ditto/ORBIS measured on the DiT: build/reports/evidence.md"
 	@echo "make formal [FORMAL_ARGS='name --depth N']  SymbiYosys proofs of hdl/**/*_formal.py: build/formal/summary.md"
 	@echo "make mutate [MUTATE_ARGS='--seed N --count N --unit U']  mutation score: build/mutate/report.md"
+	@echo "make report                                one HTML page of the reports in build/reports/: index.html"
 	@echo "make clean | distclean                     remove build/ | build/ and .venv/"
 
 $(STAMP): pyproject.toml
@@ -74,6 +75,9 @@ formal: $(STAMP)
 
 mutate: $(STAMP)
 	$(BIN)/python -m sim.mutate $(MUTATE_ARGS)
+
+report: $(STAMP)
+	$(BIN)/python -m reports.index --out build/reports
 
 clean:
 	rm -rf build
