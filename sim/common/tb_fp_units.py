@@ -30,7 +30,7 @@ import numpy as np
 
 from golden import fp16 as g
 from sim import env
-from sim.stream import TB, StreamSink, StreamSource
+from sim.stream_legacy import TB, StreamSink, StreamSource
 
 
 def _u32(rng, n):

@@ -10,7 +10,7 @@ import numpy as np
 
 from golden.orbis import qe_cycles, qe_fp16
 from sim import env
-from sim.stream import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
+from sim.stream_legacy import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
 
 POS_INF, NEG_INF, NAN, NEG_ZERO = 0x7C00, 0xFC00, 0x7E00, 0x8000
 

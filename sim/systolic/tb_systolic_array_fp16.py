@@ -26,7 +26,7 @@ import numpy as np
 from golden import fp16 as gf
 from golden.systolic import assemble, cycles, matmul, tiles, weight_beats
 from sim import env
-from sim.stream import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
+from sim.stream_legacy import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
 
 
 def operands(rng, job):

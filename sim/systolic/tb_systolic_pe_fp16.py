@@ -14,7 +14,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from golden import fp16 as g
 from sim import env
-from sim.stream import TB
+from sim.stream_legacy import TB
 
 
 @cocotb.test()
