@@ -101,7 +101,7 @@ def _line_starts(data: bytes) -> list[int]:
     return starts
 
 
-SKIP_FUNCTIONS = ("__init__", "check_positive")
+SKIP_FUNCTIONS = ("__init__",)
 
 
 def _hardware_functions(tree: ast.Module):

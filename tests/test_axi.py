@@ -214,7 +214,7 @@ def test_slave_ports_follow_the_access_types():
 
 
 @pytest.mark.parametrize("kw, error", [
-    ({"data_bytes": 0}, ValueError), ({"data_bytes": 2.5}, ValueError), ({"last": 1}, TypeError),
+    ({"data_bytes": 0}, ValueError), ({"data_bytes": 2.5}, TypeError), ({"last": 1}, TypeError),
     ({"registered": "yes"}, TypeError), ({"user": -1}, ValueError),
 ])
 def test_stream_adapter_parameters_are_validated(kw, error):
@@ -226,7 +226,7 @@ def test_stream_adapter_parameters_are_validated(kw, error):
 
 
 @pytest.mark.parametrize("kw, error", [({"data_bytes": 0}, ValueError), ({"queue_depth": 256}, ValueError),
-                                       ({"queue_depth": "4"}, ValueError)])
+                                       ({"queue_depth": "4"}, TypeError)])
 def test_demo_parameters_are_validated(kw, error):
     with pytest.raises(error):
         AXIShellDemo(**kw)

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from hdl.common.arith import adder_tree, popcount, tree_latency
-from hdl.common.stream import SkidBuffer, check_positive, stall_pipeline
+from hdl.common.stream import SkidBuffer, stall_pipeline
 
 
 def _simulate(dut, bench, *, deadline=100_000):
@@ -167,16 +167,6 @@ def test_popcount_exhaustive_10_bits():
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
-
-
-def test_check_positive_messages():
-    assert check_positive("lanes", 4) == 4
-    with pytest.raises(ValueError, match="lanes must be >= 1"):
-        check_positive("lanes", 0)
-    with pytest.raises(ValueError, match="integer"):
-        check_positive("lanes", True)
-    with pytest.raises(ValueError, match="power of two"):
-        check_positive("size", 6, power_of_two=True)
 
 
 def test_check_int_bool_choice_messages():

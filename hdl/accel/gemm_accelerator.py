@@ -91,13 +91,33 @@ class GemmAccelerator(wiring.Component):
             "irq": Out(1),
         })
 
-    rows = property(lambda self: self._params["rows"])
-    cols = property(lambda self: self._params["cols"])
-    a_depth = property(lambda self: self._params["a_depth"])
-    w_depth = property(lambda self: self._params["w_depth"])
-    acc_depth = property(lambda self: self._params["acc_depth"])
-    queue_depth = property(lambda self: self._params["queue_depth"])
-    stream_bytes = property(lambda self: self._params["stream_bytes"])
+    @property
+    def rows(self):
+        return self._params["rows"]
+
+    @property
+    def cols(self):
+        return self._params["cols"]
+
+    @property
+    def a_depth(self):
+        return self._params["a_depth"]
+
+    @property
+    def w_depth(self):
+        return self._params["w_depth"]
+
+    @property
+    def acc_depth(self):
+        return self._params["acc_depth"]
+
+    @property
+    def queue_depth(self):
+        return self._params["queue_depth"]
+
+    @property
+    def stream_bytes(self):
+        return self._params["stream_bytes"]
 
     @property
     def core(self):

@@ -2,16 +2,14 @@
 systolic array and vector unit (docs/SPEC.md "GEMM core"). The host
 interface around it is :class:`hdl.accel.gemm_accelerator.GemmAccelerator`."""
 
-import operator
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from ..common.axi import CommandQueue, axis_signature
+from ..common.params import check_int
 from ..common.scratchpad import Accumulator, Scratchpad
-from ..common.stream import check_positive
 from ..systolic.array import SystolicArray
 from .gemm_commands import COMMANDS, ERRORS, MEMORIES, OPCODES
 from .gemm_datapath import RowSerializer, VectorUnit
@@ -20,18 +18,6 @@ __all__ = ["GemmCore"]
 
 FIELD = 16  # command size and address fields are 16 bits
 COUNTER_BITS = 32
-
-
-def check_param(name, value, *, minimum=1, maximum, power_of_two=False):
-    """An integer parameter (numpy integers accepted): ``TypeError`` for a
-    non-integer, ``ValueError`` for a value out of range, both naming it."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {value!r}") from None
-    return check_positive(name, value, minimum=minimum, maximum=maximum, power_of_two=power_of_two)
 
 
 class GemmCore(wiring.Component):
@@ -65,14 +51,14 @@ class GemmCore(wiring.Component):
 
     def __init__(self, *, rows=16, cols=16, a_depth=1024, w_depth=1024, acc_depth=1024, queue_depth=16,
                  stream_bytes=16):
-        self._rows = rows = check_param("rows", rows, maximum=256, power_of_two=True)
-        self._cols = cols = check_param("cols", cols, maximum=256, power_of_two=True)
-        self._a_depth = a_depth = check_param("a_depth", a_depth, minimum=2, maximum=1 << FIELD)
-        self._w_depth = w_depth = check_param("w_depth", w_depth, minimum=2, maximum=1 << FIELD)
-        self._acc_depth = acc_depth = check_param("acc_depth", acc_depth, minimum=2, maximum=1 << FIELD)
-        self._queue_depth = queue_depth = check_param("queue_depth", queue_depth, minimum=2, maximum=1024)
-        self._stream_bytes = stream_bytes = check_param("stream_bytes", stream_bytes, maximum=256,
-                                                        power_of_two=True)
+        self._rows = rows = check_int("rows", rows, maximum=256, power_of_two=True)
+        self._cols = cols = check_int("cols", cols, maximum=256, power_of_two=True)
+        self._a_depth = a_depth = check_int("a_depth", a_depth, minimum=2, maximum=1 << FIELD)
+        self._w_depth = w_depth = check_int("w_depth", w_depth, minimum=2, maximum=1 << FIELD)
+        self._acc_depth = acc_depth = check_int("acc_depth", acc_depth, minimum=2, maximum=1 << FIELD)
+        self._queue_depth = queue_depth = check_int("queue_depth", queue_depth, minimum=2, maximum=1024)
+        self._stream_bytes = stream_bytes = check_int("stream_bytes", stream_bytes, maximum=256,
+                                                      power_of_two=True)
         if rows % stream_bytes or cols % stream_bytes:
             raise ValueError(f"stream_bytes ({stream_bytes}) must divide rows ({rows}) and cols ({cols})")
         # Made here so that the emitter can write its grid module before conversion.
@@ -87,13 +73,33 @@ class GemmCore(wiring.Component):
             "m_axis": Out(axis_signature(stream_bytes)),
         })
 
-    rows = property(lambda self: self._rows)
-    cols = property(lambda self: self._cols)
-    a_depth = property(lambda self: self._a_depth)
-    w_depth = property(lambda self: self._w_depth)
-    acc_depth = property(lambda self: self._acc_depth)
-    queue_depth = property(lambda self: self._queue_depth)
-    stream_bytes = property(lambda self: self._stream_bytes)
+    @property
+    def rows(self):
+        return self._rows
+
+    @property
+    def cols(self):
+        return self._cols
+
+    @property
+    def a_depth(self):
+        return self._a_depth
+
+    @property
+    def w_depth(self):
+        return self._w_depth
+
+    @property
+    def acc_depth(self):
+        return self._acc_depth
+
+    @property
+    def queue_depth(self):
+        return self._queue_depth
+
+    @property
+    def stream_bytes(self):
+        return self._stream_bytes
 
     def elaborate(self, platform):
         m = Module()

@@ -6,7 +6,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.stream import check_positive, register, stall_pipeline
+from ..common.params import check_int
+from ..common.stream import register, stall_pipeline
 
 __all__ = ["VectorUnit", "RowSerializer", "VECTOR_LATENCY", "MULT_BITS", "SHIFT_BITS"]
 
@@ -48,7 +49,7 @@ class VectorUnit(wiring.Component):
     """
 
     def __init__(self, *, lanes=16):
-        self._lanes = check_positive("lanes", lanes, maximum=256)
+        self._lanes = check_int("lanes", lanes, maximum=256)
         acc = data.ArrayLayout(signed(32), lanes)
         byte = data.ArrayLayout(signed(8), lanes)
         super().__init__({
@@ -128,8 +129,8 @@ class RowSerializer(wiring.Component):
     """
 
     def __init__(self, *, row_bits, beat_bits):
-        self._row_bits = check_positive("row_bits", row_bits)
-        self._beat_bits = check_positive("beat_bits", beat_bits)
+        self._row_bits = check_int("row_bits", row_bits)
+        self._beat_bits = check_int("beat_bits", beat_bits)
         if row_bits % beat_bits:
             raise ValueError(f"beat_bits ({beat_bits}) must divide row_bits ({row_bits})")
         super().__init__({

@@ -23,7 +23,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from .regmap import CommandFormat, RegisterMap
-from .stream import SkidBuffer, check_positive
+from .params import check_int
+from .stream import SkidBuffer
 
 __all__ = ["OKAY", "SLVERR", "axi_lite_signature", "axis_signature", "axis_layout",
            "AXI4LiteRegisters", "AXIStreamToStream", "StreamToAXIStream", "CommandQueue"]
@@ -42,7 +43,7 @@ def axi_lite_signature(addr_width: int, data_width: int = 32) -> wiring.Signatur
     bvalid bready araddr arvalid arready arprot rdata rresp rvalid rready``
     (the names cocotbext-axi looks for).
     """
-    check_positive("addr_width", addr_width, maximum=64)
+    check_int("addr_width", addr_width, maximum=64)
     if data_width not in (32, 64):
         raise ValueError(f"data_width must be 32 or 64 (AXI4-Lite), not {data_width!r}")
     return wiring.Signature({
@@ -57,8 +58,8 @@ def axi_lite_signature(addr_width: int, data_width: int = 32) -> wiring.Signatur
 def axis_signature(data_bytes: int, last: bool = True, user: int = 0) -> wiring.Signature:
     """AXI4-Stream from the transmitter's side: ``tdata`` (``8 * data_bytes``
     bits), ``tvalid``, ``tready``, and ``tlast`` / ``tuser`` if asked for."""
-    check_positive("data_bytes", data_bytes)
-    check_positive("user", user, minimum=0)
+    check_int("data_bytes", data_bytes)
+    check_int("user", user, minimum=0)
     members = {"tdata": Out(8 * data_bytes), "tvalid": Out(1), "tready": In(1)}
     if last:
         members["tlast"] = Out(1)
@@ -70,7 +71,7 @@ def axis_signature(data_bytes: int, last: bool = True, user: int = 0) -> wiring.
 def axis_layout(data_bytes: int, last: bool = True, user: int = 0) -> data.StructLayout:
     """The ``amaranth.lib.stream`` payload of an AXI4-Stream: ``data`` (LSBs),
     then ``last`` and ``user`` where the stream has them."""
-    check_positive("data_bytes", data_bytes)
+    check_int("data_bytes", data_bytes)
     fields = {"data": unsigned(8 * data_bytes)}
     if last:
         fields["last"] = unsigned(1)
@@ -258,10 +259,10 @@ class AXI4LiteRegisters(wiring.Component):
 
 class _AXISAdapter(wiring.Component):
     def __init__(self, data_bytes, last, user, registered, members):
-        check_positive("data_bytes", data_bytes)
+        check_int("data_bytes", data_bytes)
         if not isinstance(last, bool):
             raise TypeError(f"last must be a bool, not {last!r}")
-        check_positive("user", user, minimum=0)
+        check_int("user", user, minimum=0)
         if not isinstance(registered, bool):
             raise TypeError(f"registered must be a bool, not {registered!r}")
         self._data_bytes = int(data_bytes)
@@ -270,10 +271,21 @@ class _AXISAdapter(wiring.Component):
         self._registered = registered
         super().__init__(members(self._data_bytes, last, self._user))
 
-    data_bytes = property(lambda self: self._data_bytes)
-    last = property(lambda self: self._last)
-    user = property(lambda self: self._user)
-    registered = property(lambda self: self._registered)
+    @property
+    def data_bytes(self):
+        return self._data_bytes
+
+    @property
+    def last(self):
+        return self._last
+
+    @property
+    def user(self):
+        return self._user
+
+    @property
+    def registered(self):
+        return self._registered
 
     def _link(self, m, axis, to_stream: bool):
         """Join the AXI4-Stream port ``axis`` and the stream port, through a
@@ -413,7 +425,7 @@ class CommandQueue(wiring.Component):
     def __init__(self, commands: CommandFormat, *, depth=4):
         if not isinstance(commands, CommandFormat):
             raise TypeError(f"commands must be a CommandFormat, not {commands!r}")
-        check_positive("depth", depth)
+        check_int("depth", depth)
         self._commands = commands
         self._depth = int(depth)
         super().__init__({
@@ -426,8 +438,13 @@ class CommandQueue(wiring.Component):
             "overflow": Out(1),
         })
 
-    commands = property(lambda self: self._commands)
-    depth = property(lambda self: self._depth)
+    @property
+    def commands(self):
+        return self._commands
+
+    @property
+    def depth(self):
+        return self._depth
 
     def elaborate(self, platform):
         m = Module()

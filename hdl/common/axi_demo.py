@@ -7,9 +7,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..registry import unit
-from .axi import AXI4LiteRegisters, AXIStreamToStream, CommandQueue, StreamToAXIStream, axi_lite_signature, axis_signature
+from .axi import (AXI4LiteRegisters, AXIStreamToStream, CommandQueue, StreamToAXIStream, axi_lite_signature,
+                  axis_signature)
+from .params import check_int
 from .regmap import CommandFormat, Field, Register, RegisterMap
-from .stream import check_positive
 
 __all__ = ["AXIShellDemo", "DEMO_ID", "ERR_OPCODE", "ERR_OVERFLOW"]
 
@@ -87,12 +88,13 @@ class AXIShellDemo(wiring.Component):
     top busy for ``count`` cycles. ``start`` runs the queue until it is
     empty, then sets ``status.done`` and ``irq_status.done``. An unknown opcode
     or a push into a full queue sets ``status.error`` with a code and drops
-    the command.
+    the command. Implements docs/SPEC.md "Shell conventions (every top)" and
+    "Host interface".
     """
 
     def __init__(self, *, data_bytes=4, queue_depth=4):
-        self._data_bytes = check_positive("data_bytes", data_bytes, maximum=64)
-        self._queue_depth = check_positive("queue_depth", queue_depth, maximum=255)
+        self._data_bytes = check_int("data_bytes", data_bytes, maximum=64)
+        self._queue_depth = check_int("queue_depth", queue_depth, maximum=255)
         self._regmap = demo_regmap(self._data_bytes, self._queue_depth)
         super().__init__({
             "s_axil": In(axi_lite_signature(self._regmap.addr_width)),
@@ -101,8 +103,14 @@ class AXIShellDemo(wiring.Component):
             "irq": Out(1),
         })
 
-    data_bytes = property(lambda self: self._data_bytes)
-    queue_depth = property(lambda self: self._queue_depth)
+    @property
+    def data_bytes(self):
+        return self._data_bytes
+
+    @property
+    def queue_depth(self):
+        return self._queue_depth
+
     COMMANDS = COMMANDS
 
     @property

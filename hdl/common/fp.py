@@ -18,34 +18,15 @@ saturate (NaN gives 0).
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 
 __all__ = ["FloatFormat", "FP16", "FP32", "NAN32", "NAN16", "Unpacked", "unpack", "leading_zeros",
-           "fp16_mul", "fp32_add", "fp32_to_fp16", "int32_to_fp16", "fp32_to_int8", "fp16_to_int8",
-           "check_int"]
+           "fp16_mul", "fp32_add", "fp32_to_fp16", "int32_to_fp16", "fp32_to_int8", "fp16_to_int8"]
 
 NAN32 = 0x7FC00000
 NAN16 = 0x7E00
-
-
-def check_int(name, value, *, minimum=None, maximum=None):
-    """An integer generator parameter as ``int``: ``TypeError`` unless it is an
-    integer (Python or NumPy; not ``bool``), ``ValueError`` outside
-    ``[minimum, maximum]``; both name the parameter."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, not {value!r}") from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        lo = "" if minimum is None else f" >= {minimum}"
-        hi = "" if maximum is None else f" <= {maximum}"
-        raise ValueError(f"{name} must be{lo}{' and' if lo and hi else ''}{hi}, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..registry import unit
-from .fp import check_int, fp16_mul, fp16_to_int8, fp32_add, fp32_to_fp16, int32_to_fp16
+from .fp import fp16_mul, fp16_to_int8, fp32_add, fp32_to_fp16, int32_to_fp16
+from .params import check_int
 from .stream import register, stall_pipeline
 
 __all__ = ["FP16Mul", "FP32Add", "FP16ToINT8", "INT32ToFP16", "FP32ToFP16", "MAX_LANES"]

@@ -40,27 +40,14 @@ import operator
 import re
 from typing import Iterable, Sequence
 
+from .params import check_int
+
 __all__ = ["ACCESS", "Field", "Register", "RegisterMap", "CommandFormat",
            "c_header", "json_description"]
 
 ACCESS = ("ro", "rw", "wo", "w1c")
 DATA_WIDTH = 32
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def _int(what: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as a Python int (numpy integers accepted, bool rejected)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an integer, not {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an integer, not {value!r}") from None
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{what} must be >= {minimum}, not {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{what} must be <= {maximum}, not {value}")
-    return value
 
 
 def _name(what: str, value) -> str:
@@ -106,22 +93,39 @@ class Field:
     def __init__(self, name, lsb, width, access=None, reset=0, doc=""):
         self._name = _name("field name", name)
         what = f"field {name!r}"
-        self._lsb = _int(f"{what}: lsb", lsb, minimum=0)
-        self._width = _int(f"{what}: width", width, minimum=1)
+        self._lsb = check_int(f"{what}: lsb", lsb, minimum=0)
+        self._width = check_int(f"{what}: width", width, minimum=1)
         if access is not None and not isinstance(access, str):
             raise TypeError(f"{what}: access must be a string, not {access!r}")
         if access is not None and access not in ACCESS:
             raise ValueError(f"{what}: access must be one of {', '.join(ACCESS)}, not {access!r}")
         self._access = access
-        self._reset = _int(f"{what}: reset", reset, minimum=0, maximum=(1 << self._width) - 1)
+        self._reset = check_int(f"{what}: reset", reset, minimum=0, maximum=(1 << self._width) - 1)
         self._doc = _doc(what, doc)
 
-    name = property(lambda self: self._name)
-    lsb = property(lambda self: self._lsb)
-    width = property(lambda self: self._width)
-    access = property(lambda self: self._access)
-    reset = property(lambda self: self._reset)
-    doc = property(lambda self: self._doc)
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def lsb(self):
+        return self._lsb
+
+    @property
+    def width(self):
+        return self._width
+
+    @property
+    def access(self):
+        return self._access
+
+    @property
+    def reset(self):
+        return self._reset
+
+    @property
+    def doc(self):
+        return self._doc
 
     @property
     def msb(self) -> int:
@@ -188,7 +192,7 @@ class Register:
     def __init__(self, name, offset, fields, access="rw", doc="", *, reset=None):
         self._name = _name("register name", name)
         what = f"register {name!r}"
-        self._offset = _int(f"{what}: offset", offset, minimum=0)
+        self._offset = check_int(f"{what}: offset", offset, minimum=0)
         if self._offset % 4:
             raise ValueError(f"{what}: offset {self._offset:#x} is not word-aligned")
         if not isinstance(access, str):
@@ -200,10 +204,10 @@ class Register:
         if isinstance(fields, (str, bytes)) or not (isinstance(fields, Iterable) or _is_int(fields)):
             raise TypeError(f"{what}: fields must be a sequence of Field or a width, not {fields!r}")
         if _is_int(fields):
-            self._width = _int(f"{what}: width", fields, minimum=1, maximum=DATA_WIDTH)
+            self._width = check_int(f"{what}: width", fields, minimum=1, maximum=DATA_WIDTH)
             self._fields = ()
-            self._reset = _int(f"{what}: reset", 0 if reset is None else reset,
-                               minimum=0, maximum=(1 << self._width) - 1)
+            self._reset = check_int(f"{what}: reset", 0 if reset is None else reset,
+                                    minimum=0, maximum=(1 << self._width) - 1)
         else:
             self._fields = _check_fields(what, fields, DATA_WIDTH)
             for f in self._fields:
@@ -215,13 +219,33 @@ class Register:
             self._width = max(f.msb for f in self._fields) + 1
             self._reset = sum(f.reset << f.lsb for f in self._fields)
 
-    name = property(lambda self: self._name)
-    offset = property(lambda self: self._offset)
-    fields = property(lambda self: self._fields)
-    width = property(lambda self: self._width)
-    access = property(lambda self: self._access)
-    doc = property(lambda self: self._doc)
-    reset = property(lambda self: self._reset)
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def offset(self):
+        return self._offset
+
+    @property
+    def fields(self):
+        return self._fields
+
+    @property
+    def width(self):
+        return self._width
+
+    @property
+    def access(self):
+        return self._access
+
+    @property
+    def doc(self):
+        return self._doc
+
+    @property
+    def reset(self):
+        return self._reset
 
     @property
     def mask(self) -> int:
@@ -271,8 +295,8 @@ class RegisterMap:
     def __init__(self, name, registers, version=1, *, addr_width=12):
         self._name = _name("register map name", name)
         what = f"register map {name!r}"
-        self._version = _int(f"{what}: version", version, minimum=0, maximum=(1 << 32) - 1)
-        self._addr_width = _int(f"{what}: addr_width", addr_width, minimum=2, maximum=32)
+        self._version = check_int(f"{what}: version", version, minimum=0, maximum=(1 << 32) - 1)
+        self._addr_width = check_int(f"{what}: addr_width", addr_width, minimum=2, maximum=32)
         if isinstance(registers, (str, bytes)) or not isinstance(registers, Iterable):
             raise TypeError(f"{what}: registers must be a sequence of Register, not {registers!r}")
         regs = tuple(registers)
@@ -296,10 +320,21 @@ class RegisterMap:
         self._registers = tuple(sorted(regs, key=lambda r: r.offset))
         _check_unique_defines(what, self.c_defines())
 
-    name = property(lambda self: self._name)
-    version = property(lambda self: self._version)
-    addr_width = property(lambda self: self._addr_width)
-    registers = property(lambda self: self._registers)
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def version(self):
+        return self._version
+
+    @property
+    def addr_width(self):
+        return self._addr_width
+
+    @property
+    def registers(self):
+        return self._registers
     data_width = DATA_WIDTH
 
     @property
@@ -413,7 +448,7 @@ class CommandFormat:
     def __init__(self, name, words, fields, opcodes=None, *, opcode_field="opcode", doc=""):
         self._name = _name("command format name", name)
         what = f"command format {name!r}"
-        self._words = _int(f"{what}: words", words, minimum=1)
+        self._words = check_int(f"{what}: words", words, minimum=1)
         self._fields = _check_fields(what, fields, 32 * self._words)
         for f in self._fields:
             if f.lsb // 32 != f.msb // 32:
@@ -430,20 +465,37 @@ class CommandFormat:
             values = {}
             for op, value in opcodes.items():
                 _name(f"{what}: opcode name", op)
-                v = _int(f"{what}: opcode {op!r}", value, minimum=0,
-                         maximum=(1 << self._opcode_field.width) - 1)
+                v = check_int(f"{what}: opcode {op!r}", value, minimum=0,
+                              maximum=(1 << self._opcode_field.width) - 1)
                 if v in values:
                     raise ValueError(f"{what}: opcodes {values[v]!r} and {op!r} share value {v}")
                 values[v] = op
         self._opcodes = opcodes
         _check_unique_defines(what, self.c_defines())
 
-    name = property(lambda self: self._name)
-    words = property(lambda self: self._words)
-    fields = property(lambda self: self._fields)
-    opcodes = property(lambda self: dict(self._opcodes))
-    doc = property(lambda self: self._doc)
-    width = property(lambda self: 32 * self._words)
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def words(self):
+        return self._words
+
+    @property
+    def fields(self):
+        return self._fields
+
+    @property
+    def opcodes(self):
+        return dict(self._opcodes)
+
+    @property
+    def doc(self):
+        return self._doc
+
+    @property
+    def width(self):
+        return 32 * self._words
 
     @property
     def prefix(self) -> str:
@@ -479,7 +531,7 @@ class CommandFormat:
             v = values.get(f.name, f.reset)
             if isinstance(v, str) and self._opcode_field is f:
                 v = self.opcode(v)
-            v = _int(f"command field {f.name!r}", v, minimum=0, maximum=(1 << f.width) - 1)
+            v = check_int(f"command field {f.name!r}", v, minimum=0, maximum=(1 << f.width) - 1)
             word |= v << f.lsb
         return [(word >> (32 * w)) & 0xFFFFFFFF for w in range(self._words)]
 
@@ -490,7 +542,7 @@ class CommandFormat:
             raise ValueError(f"command format {self._name!r} has {self._words} words, not {len(words)}")
         whole = 0
         for w, v in enumerate(words):
-            whole |= (_int(f"command word {w}", v, minimum=0, maximum=0xFFFFFFFF)) << (32 * w)
+            whole |= (check_int(f"command word {w}", v, minimum=0, maximum=0xFFFFFFFF)) << (32 * w)
         return {f.name: (whole >> f.lsb) & ((1 << f.width) - 1) for f in self._fields}
 
     def layout(self):

@@ -15,7 +15,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .stream import check_positive, register
+from .params import check_int
+from .stream import register
 
 __all__ = ["ReadPort", "WritePort", "Scratchpad", "Accumulator", "compact_memory_init"]
 
@@ -55,17 +56,25 @@ class Scratchpad(wiring.Component):
     """
 
     def __init__(self, *, depth=1024, width=128, read_ports=1):
-        self._depth = check_positive("depth", depth, minimum=2)
-        self._width = check_positive("width", width)
-        self._read_ports = check_positive("read_ports", read_ports, maximum=4)
+        self._depth = check_int("depth", depth, minimum=2)
+        self._width = check_int("width", width)
+        self._read_ports = check_int("read_ports", read_ports, maximum=4)
         super().__init__({
             "w": In(WritePort(depth, width)),
             "r": In(ReadPort(depth, width)).array(read_ports),
         })
 
-    depth = property(lambda self: self._depth)
-    width = property(lambda self: self._width)
-    read_ports = property(lambda self: self._read_ports)
+    @property
+    def depth(self):
+        return self._depth
+
+    @property
+    def width(self):
+        return self._width
+
+    @property
+    def read_ports(self):
+        return self._read_ports
 
     def elaborate(self, platform):
         m = Module()
@@ -115,10 +124,10 @@ class Accumulator(wiring.Component):
     """
 
     def __init__(self, *, depth=1024, lanes=16, lane_bits=32, read_ports=2):
-        self._depth = check_positive("depth", depth, minimum=2)
-        self._lanes = check_positive("lanes", lanes)
-        self._lane_bits = check_positive("lane_bits", lane_bits, minimum=2)
-        self._read_ports = check_positive("read_ports", read_ports, maximum=4)
+        self._depth = check_int("depth", depth, minimum=2)
+        self._lanes = check_int("lanes", lanes)
+        self._lane_bits = check_int("lane_bits", lane_bits, minimum=2)
+        self._read_ports = check_int("read_ports", read_ports, maximum=4)
         width = lanes * lane_bits
         super().__init__({
             "acc": In(wiring.Signature({"valid": Out(1), "addr": Out(range(depth)), "first": Out(1),
@@ -127,10 +136,21 @@ class Accumulator(wiring.Component):
             "r": In(ReadPort(depth, width)).array(read_ports),
         })
 
-    depth = property(lambda self: self._depth)
-    lanes = property(lambda self: self._lanes)
-    lane_bits = property(lambda self: self._lane_bits)
-    read_ports = property(lambda self: self._read_ports)
+    @property
+    def depth(self):
+        return self._depth
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def lane_bits(self):
+        return self._lane_bits
+
+    @property
+    def read_ports(self):
+        return self._read_ports
 
     def elaborate(self, platform):
         m = Module()

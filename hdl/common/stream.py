@@ -8,19 +8,7 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import check_int
-
-__all__ = ["stall_pipeline", "register", "delay", "SkidBuffer", "check_positive"]
-
-
-def check_positive(name, value, *, minimum=1, maximum=None, power_of_two=False):
-    """:func:`hdl.common.params.check_int` with a wrong type reported as
-    ``ValueError``: the older convention, kept only for the units that have not
-    moved to ``check_int`` yet."""
-    try:
-        return check_int(name, value, minimum=minimum, maximum=maximum, power_of_two=power_of_two)
-    except TypeError as exc:
-        raise ValueError(str(exc)) from None
+__all__ = ["stall_pipeline", "register", "delay", "SkidBuffer"]
 
 
 def register(m: Module, value, *, ce=None, name: str, shape=None) -> Signal:

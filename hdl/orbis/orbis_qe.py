@@ -8,7 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..common import fp16_fields as fp16
 from ..common.arith import popcount
-from ..common.stream import check_positive, stall_pipeline
+from ..common.params import check_choice, check_int
+from ..common.stream import stall_pipeline
 from ..registry import unit
 
 __all__ = ["OrbisQE", "qe_scale_width", "CODE_WIDTH", "DTYPES"]
@@ -114,53 +115,49 @@ class OrbisQE(wiring.Component):
 
     def __init__(self, *, num_tokens=64, channels=32, ch_lanes=8, data_width=8, scale_frac=8,
                  dtype="int8"):
-        self._n = check_positive("num_tokens", num_tokens, maximum=1 << 16)
-        self._c = check_positive("channels", channels, maximum=1 << 14)
-        self._l = check_positive("ch_lanes", ch_lanes, maximum=256)
-        self._dw = check_positive("data_width", data_width, minimum=2, maximum=32)
-        self._f = check_positive("scale_frac", scale_frac, minimum=0, maximum=24)
-        if not isinstance(dtype, str):
-            raise TypeError(f"dtype must be a string, not {dtype!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-        self._dtype = dtype
-        self._cb = -(-channels // ch_lanes)
+        self._num_tokens = check_int("num_tokens", num_tokens, maximum=1 << 16)
+        self._channels = channels = check_int("channels", channels, maximum=1 << 14)
+        self._ch_lanes = ch_lanes = check_int("ch_lanes", ch_lanes, maximum=256)
+        self._data_width = data_width = check_int("data_width", data_width, minimum=2, maximum=32)
+        self._scale_frac = scale_frac = check_int("scale_frac", scale_frac, minimum=0, maximum=24)
+        self._dtype = check_choice("dtype", dtype, DTYPES)
+        self._chunks = -(-channels // ch_lanes)
         if dtype == "fp16":
-            self._sw = scale_frac + 1
+            self._scale_width = scale_frac + 1
             members = {
                 "i": In(stream.Signature(data.ArrayLayout(unsigned(fp16.WIDTH), ch_lanes))),
-                "scales": Out(stream.Signature(data.ArrayLayout(unsigned(self._sw), ch_lanes))),
+                "scales": Out(stream.Signature(data.ArrayLayout(unsigned(self._scale_width), ch_lanes))),
                 "o": Out(stream.Signature(data.ArrayLayout(signed(CODE_WIDTH), ch_lanes))),
                 "nonfinite": Out(1),
             }
         else:
-            self._sw = qe_scale_width(data_width, scale_frac)
+            self._scale_width = qe_scale_width(data_width, scale_frac)
             members = {
                 "i": In(stream.Signature(data.ArrayLayout(signed(data_width), ch_lanes))),
-                "scales": Out(stream.Signature(data.ArrayLayout(unsigned(self._sw), ch_lanes))),
+                "scales": Out(stream.Signature(data.ArrayLayout(unsigned(self._scale_width), ch_lanes))),
                 "o": Out(stream.Signature(data.ArrayLayout(signed(CODE_WIDTH), ch_lanes))),
             }
         super().__init__(members)
 
     @property
     def num_tokens(self):
-        return self._n
+        return self._num_tokens
 
     @property
     def channels(self):
-        return self._c
+        return self._channels
 
     @property
     def ch_lanes(self):
-        return self._l
+        return self._ch_lanes
 
     @property
     def data_width(self):
-        return self._dw
+        return self._data_width
 
     @property
     def scale_frac(self):
-        return self._f
+        return self._scale_frac
 
     @property
     def dtype(self):
@@ -168,18 +165,18 @@ class OrbisQE(wiring.Component):
 
     @property
     def scale_width(self):
-        return self._sw
+        return self._scale_width
 
     @property
     def chunks(self):
-        return self._cb
+        return self._chunks
 
     def elaborate(self, platform):
         m = Module()
-        n, cb_n, lanes, f = self._n, self._cb, self._l, self._f
+        n, cb_n, lanes, f = self._num_tokens, self._chunks, self._ch_lanes, self._scale_frac
         is_fp = self._dtype == "fp16"
         # Buffer word per lane: the integer, or sign + saturated binary16 magnitude.
-        dw = fp16.WIDTH if is_fp else self._dw
+        dw = fp16.WIDTH if is_fp else self._data_width
         pw = fp16.MAG_WIDTH if is_fp else dw
         total = n * cb_n
         m.submodules.buf = buf = Memory(shape=unsigned(dw * lanes), depth=total, init=[])
@@ -217,7 +214,7 @@ class OrbisQE(wiring.Component):
                     mags, words, flags = [], [], []
                     for l in range(lanes):
                         x = self.i.payload[l]
-                        used = Const(1) if self._c % lanes == 0 else (chunk * lanes + l < self._c)
+                        used = Const(1) if self._channels % lanes == 0 else (chunk * lanes + l < self._channels)
                         mag = Signal(pw, name=f"load_mag_{l}")
                         if is_fp:
                             sat = fp16.saturated_magnitude(m, x, name=f"load_sat_{l}")
@@ -275,8 +272,8 @@ class OrbisQE(wiring.Component):
                         m.d.sync += [addr.eq(addr + 1), chunk.eq(next_chunk(chunk))]
                     for l in range(lanes):
                         # `used` is built after the datapath so that the int8 Verilog keeps its net order.
-                        used = lambda l=l: (Const(1) if self._c % lanes == 0
-                                            else (chunk1 * lanes + l < self._c))
+                        used = lambda l=l: (Const(1) if self._channels % lanes == 0
+                                            else (chunk1 * lanes + l < self._channels))
                         word = rd.data[l * dw:(l + 1) * dw]
                         quantize = self._fp16_code if is_fp else self._int_code
                         m.d.sync += self.o.payload[l].eq(quantize(m, l, word, peak_rows[l][chunk1], used))
@@ -288,7 +285,7 @@ class OrbisQE(wiring.Component):
         return m
 
     def _int_code(self, m, l, word, peak_value, used):
-        dw = self._dw
+        dw = self._data_width
         x = Signal(signed(dw), name=f"quant_x_{l}")
         pk = Signal(dw, name=f"quant_peak_{l}")
         t = Signal(dw + 4, name=f"quant_t_{l}")
@@ -330,13 +327,13 @@ class OrbisQE(wiring.Component):
         """sigma_c = round(M_c·2^F / M): F + 2 restoring-division steps of
         sig_c / sig_M (sig_c < 2·sig_M, so the first quotient bit is the integer
         part), then a right shift by e_M - e_c and the rounding bit."""
-        f = self._f
+        f = self._scale_frac
         qw = f + 2
         running = step < qw
         with m.If(running):
             m.d.sync += step.eq(step + 1)
         m.d.comb += self.scales.valid.eq(~running)
-        for l in range(self._l):
+        for l in range(self._ch_lanes):
             pk = Signal(fp16.MAG_WIDTH, name=f"scale_peak_{l}")
             m.d.comb += pk.eq(peak_rows[l][chunk])
             p_sig, p_exp = fp16.significand(m, pk, name=f"scale_p_{l}")

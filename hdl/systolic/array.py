@@ -9,7 +9,7 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, S
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.fp import check_int
+from ..common.params import check_int
 from ..common.stream import stall_pipeline
 from ..registry import unit
 from .pe import SystolicPE, check_dtype, dtype_widths

@@ -6,7 +6,8 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.fp import check_int, fp16_mul, fp32_add
+from ..common.fp import fp16_mul, fp32_add
+from ..common.params import check_choice, check_int
 from ..registry import unit
 
 __all__ = ["SystolicPE", "MACRef", "check_widths", "check_dtype", "dtype_widths", "product", "DTYPES"]
@@ -40,11 +41,7 @@ def check_widths(in_bits, w_bits, acc_bits):
 
 def check_dtype(dtype):
     """Validate the datapath type: a string (``TypeError``), one of :data:`DTYPES` (``ValueError``)."""
-    if not isinstance(dtype, str):
-        raise TypeError(f"dtype must be a string, not {dtype!r}")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, not {dtype!r}")
-    return dtype
+    return check_choice("dtype", dtype, DTYPES)
 
 
 def dtype_widths(dtype, in_bits, w_bits, acc_bits):
@@ -218,7 +215,8 @@ class MACRef(wiring.Component):
     acc : ``Out(signed(acc_bits))``
 
     Timing: ``acc`` includes the operands of cycle ``t`` from cycle ``t + 2``
-    (operand register, then accumulator); one MAC per cycle.
+    (operand register, then accumulator); one MAC per cycle. The yardstick of
+    docs/SPEC.md "Systolic array".
     """
 
     def __init__(self, *, in_bits=8, w_bits=8, acc_bits=32):
