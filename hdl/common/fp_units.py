@@ -22,14 +22,49 @@ __all__ = ["FP16Mul", "FP32Add", "FP16ToINT8", "INT32ToFP16", "FP32ToFP16", "MAX
 MAX_LANES = 256
 
 
-class _LaneUnit(wiring.Component):
-    """``LANES`` copies of ``_lane`` between a registered stream pair."""
+def _pair(width):
+    """Operands ``a`` and ``b`` of ``width`` bits, ``lanes`` of each."""
+    return lambda lanes: data.StructLayout({"a": data.ArrayLayout(width, lanes), "b": data.ArrayLayout(width, lanes)})
 
-    def __init__(self, *, lanes, in_layout, out_shape):
-        self._lanes = check_int("lanes", lanes, minimum=1, maximum=MAX_LANES)
+
+def _lanes(shape):
+    """One operand of ``shape`` per lane."""
+    return lambda lanes: data.ArrayLayout(shape, lanes)
+
+
+def _scaled(lanes):
+    """binary16 values and the one binary16 scale they share."""
+    return data.StructLayout({"data": data.ArrayLayout(16, lanes), "scale": 16})
+
+
+class _LaneUnit(wiring.Component):
+    """``LANES`` copies of ``_lane`` between a registered stream pair.
+
+    A subclass names its input layout (``IN``, a function of ``lanes``), its
+    output lane shape (``OUT``) and the lane function (``_lane``).
+
+    Parameters
+    ----------
+    lanes : int
+        Values per beat (default 1, 1 ... 256).
+
+    Members
+    -------
+    i : ``In(stream.Signature(IN(lanes)))``
+    o : ``Out(stream.Signature(ArrayLayout(OUT, lanes)))``
+        Lane ``n`` is the operation on lane ``n`` of ``i``, one cycle later.
+
+    Latency 1 cycle, II = 1.
+    """
+
+    IN = None
+    OUT = None
+
+    def __init__(self, *, lanes=1):
+        self._lanes = lanes = check_int("lanes", lanes, maximum=MAX_LANES)
         super().__init__({
-            "i": In(stream.Signature(in_layout)),
-            "o": Out(stream.Signature(data.ArrayLayout(out_shape, self._lanes))),
+            "i": In(stream.Signature(type(self).IN(lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(self.OUT, lanes))),
         })
 
     @property
@@ -54,18 +89,10 @@ class _LaneUnit(wiring.Component):
         return m
 
 
-def _pair(width, lanes):
-    return data.StructLayout({"a": data.ArrayLayout(width, lanes), "b": data.ArrayLayout(width, lanes)})
-
-
 @unit("fp16_mul", golden="golden.fp16.fp16_mul", testbench="sim.common.tb_fp_units")
 class FP16Mul(_LaneUnit):
-    """Exact binary16 x binary16 -> binary32 multiplier, ``LANES`` per beat.
-
-    Parameters
-    ----------
-    lanes : int
-        Products per beat (default 1, 1 ... 256).
+    """Exact binary16 x binary16 -> binary32 multiplier, ``LANES`` per beat
+    (``lanes``: default 1, 1 ... 256; latency 1, II = 1, see :class:`_LaneUnit`).
 
     Members
     -------
@@ -75,12 +102,10 @@ class FP16Mul(_LaneUnit):
         binary32 product patterns: exact (no rounding), NaN canonical
         (``0x7FC00000``), ``inf * 0`` NaN.
 
-    Latency 1 cycle, II = 1. Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp16_mul`).
+    Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp16_mul`).
     """
 
-    def __init__(self, *, lanes=1):
-        lanes = check_int("lanes", lanes, minimum=1, maximum=MAX_LANES)
-        super().__init__(lanes=lanes, in_layout=_pair(16, lanes), out_shape=32)
+    IN, OUT = _pair(16), 32
 
     def _lane(self, m, n):
         return fp16_mul(m, self.i.payload.a[n], self.i.payload.b[n], name=f"mul{n}")
@@ -88,12 +113,8 @@ class FP16Mul(_LaneUnit):
 
 @unit("fp32_add", golden="golden.fp16.fp32_add", testbench="sim.common.tb_fp_units")
 class FP32Add(_LaneUnit):
-    """binary32 adder with round to nearest, ties to even, ``LANES`` per beat.
-
-    Parameters
-    ----------
-    lanes : int
-        Sums per beat (default 1, 1 ... 256).
+    """binary32 adder with round to nearest, ties to even, ``LANES`` per beat
+    (``lanes``: default 1, 1 ... 256; latency 1, II = 1, see :class:`_LaneUnit`).
 
     Members
     -------
@@ -103,12 +124,10 @@ class FP32Add(_LaneUnit):
         ``a + b`` rounded to nearest even; subnormals exact; exact cancellation
         +0; overflow to infinity; NaN canonical, ``inf - inf`` NaN.
 
-    Latency 1 cycle, II = 1. Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp32_add`).
+    Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp32_add`).
     """
 
-    def __init__(self, *, lanes=1):
-        lanes = check_int("lanes", lanes, minimum=1, maximum=MAX_LANES)
-        super().__init__(lanes=lanes, in_layout=_pair(32, lanes), out_shape=32)
+    IN, OUT = _pair(32), 32
 
     def _lane(self, m, n):
         return fp32_add(m, self.i.payload.a[n], self.i.payload.b[n], name=f"add{n}")
@@ -116,17 +135,13 @@ class FP32Add(_LaneUnit):
 
 @unit("fp16_to_int8", golden="golden.fp16.fp16_to_int8", testbench="sim.common.tb_fp_units")
 class FP16ToINT8(_LaneUnit):
-    """FP16 -> INT8 quantizer ``q = clamp(RNE(x * scale), -128, 127)``, ``LANES`` per beat.
+    """FP16 -> INT8 quantizer ``q = clamp(RNE(x * scale), -128, 127)``, ``LANES`` per beat
+    (``lanes``: default 1, 1 ... 256; latency 1, II = 1, see :class:`_LaneUnit`).
 
     ``scale`` is a binary16 value carried in the beat (one per beat, shared by
     its lanes): a per-tensor scale stays on the bus, a per-row one changes
     with it. ``x * scale`` is exact in binary32, so the only rounding is to the
     integer.
-
-    Parameters
-    ----------
-    lanes : int
-        Values per beat (default 1, 1 ... 256).
 
     Members
     -------
@@ -135,13 +150,10 @@ class FP16ToINT8(_LaneUnit):
     o : ``Out(stream.Signature(ArrayLayout(signed(8), lanes)))``
         INT8 codes: ties to even, saturating (+inf 127, -inf -128), NaN 0.
 
-    Latency 1 cycle, II = 1. Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp16_to_int8`).
+    Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp16_to_int8`).
     """
 
-    def __init__(self, *, lanes=1):
-        lanes = check_int("lanes", lanes, minimum=1, maximum=MAX_LANES)
-        layout = data.StructLayout({"data": data.ArrayLayout(16, lanes), "scale": 16})
-        super().__init__(lanes=lanes, in_layout=layout, out_shape=signed(8))
+    IN, OUT = _scaled, signed(8)
 
     def _lane(self, m, n):
         return fp16_to_int8(m, self.i.payload.data[n], self.i.payload.scale, name=f"q8_{n}")
@@ -149,12 +161,8 @@ class FP16ToINT8(_LaneUnit):
 
 @unit("int32_to_fp16", golden="golden.fp16.int32_to_fp16", testbench="sim.common.tb_fp_units")
 class INT32ToFP16(_LaneUnit):
-    """INT32 -> binary16 conversion, round to nearest even, ``LANES`` per beat.
-
-    Parameters
-    ----------
-    lanes : int
-        Values per beat (default 1, 1 ... 256).
+    """INT32 -> binary16 conversion, round to nearest even, ``LANES`` per beat
+    (``lanes``: default 1, 1 ... 256; latency 1, II = 1, see :class:`_LaneUnit`).
 
     Members
     -------
@@ -163,12 +171,10 @@ class INT32ToFP16(_LaneUnit):
     o : ``Out(stream.Signature(ArrayLayout(16, lanes)))``
         binary16 patterns; |x| >= 65520 gives infinity of x's sign; 0 gives +0.
 
-    Latency 1 cycle, II = 1. Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.int32_to_fp16`).
+    Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.int32_to_fp16`).
     """
 
-    def __init__(self, *, lanes=1):
-        lanes = check_int("lanes", lanes, minimum=1, maximum=MAX_LANES)
-        super().__init__(lanes=lanes, in_layout=data.ArrayLayout(signed(32), lanes), out_shape=16)
+    IN, OUT = _lanes(signed(32)), 16
 
     def _lane(self, m, n):
         return int32_to_fp16(m, self.i.payload[n], name=f"i2h{n}")
@@ -176,12 +182,8 @@ class INT32ToFP16(_LaneUnit):
 
 @unit("fp32_to_fp16", golden="golden.fp16.fp32_to_fp16", testbench="sim.common.tb_fp_units")
 class FP32ToFP16(_LaneUnit):
-    """binary32 -> binary16 conversion, round to nearest even, ``LANES`` per beat.
-
-    Parameters
-    ----------
-    lanes : int
-        Values per beat (default 1, 1 ... 256).
+    """binary32 -> binary16 conversion, round to nearest even, ``LANES`` per beat
+    (``lanes``: default 1, 1 ... 256; latency 1, II = 1, see :class:`_LaneUnit`).
 
     Members
     -------
@@ -191,12 +193,10 @@ class FP32ToFP16(_LaneUnit):
         binary16 patterns: overflow (|x| >= 65520) to infinity, binary16
         subnormals exact, NaN canonical (``0x7E00``).
 
-    Latency 1 cycle, II = 1. Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp32_to_fp16`).
+    Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp32_to_fp16`).
     """
 
-    def __init__(self, *, lanes=1):
-        lanes = check_int("lanes", lanes, minimum=1, maximum=MAX_LANES)
-        super().__init__(lanes=lanes, in_layout=data.ArrayLayout(32, lanes), out_shape=16)
+    IN, OUT = _lanes(32), 16
 
     def _lane(self, m, n):
         return fp32_to_fp16(m, self.i.payload[n], name=f"f2h{n}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["check_int", "check_bool", "check_choice"]
+__all__ = ["check_int", "check_bool", "check_str", "check_choice"]
 
 
 def check_int(name: str, value, *, minimum: int | None = 1, maximum: int | None = None,
@@ -42,10 +42,15 @@ def check_bool(name: str, value) -> bool:
     return value
 
 
-def check_choice(name: str, value, choices) -> str:
-    """``value``, which must be one of the strings ``choices``."""
+def check_str(name: str, value) -> str:
+    """``value``, which must be a ``str``."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, not {value!r}")
-    if value not in choices:
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    """``value``, which must be one of the strings ``choices``."""
+    if check_str(name, value) not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
     return value

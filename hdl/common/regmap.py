@@ -40,7 +40,7 @@ import operator
 import re
 from typing import Iterable, Sequence
 
-from .params import check_int
+from .params import check_int, check_str
 
 __all__ = ["ACCESS", "Field", "Register", "RegisterMap", "CommandFormat",
            "c_header", "json_description"]
@@ -51,17 +51,13 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _name(what: str, value) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, not {value!r}")
-    if not _IDENT.match(value):
+    if not _IDENT.match(check_str(what, value)):
         raise ValueError(f"{what} must be a C identifier, not {value!r}")
     return value
 
 
 def _doc(what: str, value) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} doc must be a string, not {value!r}")
-    return value
+    return check_str(f"{what} doc", value)
 
 
 def _c_comment(text: str) -> str:

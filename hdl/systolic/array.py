@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from ..common.params import check_int
 from ..common.stream import stall_pipeline
 from ..registry import unit
-from .pe import SystolicPE, check_dtype, dtype_widths
+from .pe import SystolicPE, WidthProperties, check_dtype, dtype_widths
 
 __all__ = ["SystolicArray", "emit_array", "emit_grid"]
 
@@ -135,7 +135,7 @@ def emit_array(component, out_dir, name):
 
 @unit("systolic_array", golden="golden.systolic.matmul", testbench="sim.systolic.tb_systolic_array",
       emit=emit_array, synth={"flatten": False}, sim={"public": "top"})
-class SystolicArray(wiring.Component):
+class SystolicArray(WidthProperties, wiring.Component):
     """Weight-stationary systolic array: ``ROWS x COLS`` PEs computing ``A @ W`` tile by tile.
 
     The TPU-like array of RADiT (64x64 PEs, §III-C) and ORBIS's DXE (§3.3).
@@ -228,21 +228,6 @@ class SystolicArray(wiring.Component):
     @property
     def cols(self):
         return self._cols
-
-    @property
-    def in_bits(self):
-        """Activation lane width (16 for FP16)."""
-        return self._in_bits
-
-    @property
-    def w_bits(self):
-        """Weight lane width (16 for FP16)."""
-        return self._w_bits
-
-    @property
-    def acc_bits(self):
-        """Partial-sum and result lane width (32 for FP16)."""
-        return self._acc_bits
 
     @property
     def dtype(self):

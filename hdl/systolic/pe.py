@@ -60,8 +60,27 @@ def dtype_widths(dtype, in_bits, w_bits, acc_bits):
     return FP16_WIDTHS
 
 
+class WidthProperties:
+    """The width properties of the PE, its yardstick MAC and the array."""
+
+    @property
+    def in_bits(self):
+        """Activation width (16 for FP16)."""
+        return self._in_bits
+
+    @property
+    def w_bits(self):
+        """Weight width (16 for FP16)."""
+        return self._w_bits
+
+    @property
+    def acc_bits(self):
+        """Partial-sum width (32 for FP16)."""
+        return self._acc_bits
+
+
 @unit("systolic_pe", golden="golden.systolic.matmul", testbench="sim.systolic.tb_systolic_pe")
-class SystolicPE(wiring.Component):
+class SystolicPE(WidthProperties, wiring.Component):
     """Systolic-array PE: weight register pair, activation pass-through, partial sum.
 
     One processing element of the weight-stationary array
@@ -138,21 +157,6 @@ class SystolicPE(wiring.Component):
         })
 
     @property
-    def in_bits(self):
-        """Activation port width (16 for FP16)."""
-        return self._in_bits
-
-    @property
-    def w_bits(self):
-        """Weight port width (16 for FP16)."""
-        return self._w_bits
-
-    @property
-    def acc_bits(self):
-        """Partial-sum port width (32 for FP16)."""
-        return self._acc_bits
-
-    @property
     def dtype(self):
         return self._dtype
 
@@ -194,7 +198,7 @@ class SystolicPE(wiring.Component):
 
 
 @unit("systolic_mac_ref", golden="golden.systolic.matmul", testbench="sim.systolic.tb_systolic_mac_ref")
-class MACRef(wiring.Component):
+class MACRef(WidthProperties, wiring.Component):
     """Minimal registered MAC: INT8 x INT8 multiply feeding a 32-bit accumulator.
 
     The area yardstick of :class:`SystolicPE` (the issue asks for a PE within
@@ -230,18 +234,6 @@ class MACRef(wiring.Component):
             "clr": In(1),
             "acc": Out(signed(acc_bits)),
         })
-
-    @property
-    def in_bits(self):
-        return self._in_bits
-
-    @property
-    def w_bits(self):
-        return self._w_bits
-
-    @property
-    def acc_bits(self):
-        return self._acc_bits
 
     def elaborate(self, platform):
         m = Module()
