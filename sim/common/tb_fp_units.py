@@ -19,8 +19,12 @@ produce the canonical NaN). Arguments (``sim.env.args()``):
   and of ``ready`` low at the output (default 0.2 / 0.3).
 
 The unit is the one the runner built, or a bundle holding every FP unit with
-its ports prefixed by the unit's name (one Verilator build for all five).
-The result reports the vector count of each unit.
+its ports prefixed by the unit's name (one Verilator build for all five),
+whose units then run at the same time. Payloads are packed and unpacked with
+the layouts of the unit's signature (``sim.stream.TB``): a source drives
+random payloads on idle cycles, a protocol checker watches every output, and
+every output beat is scoreboarded. The result reports the vector count of
+each unit.
 """
 
 import os
@@ -30,7 +34,7 @@ import numpy as np
 
 from golden import fp16 as g
 from sim import env
-from sim.stream_legacy import TB, StreamSink, StreamSource
+from sim.stream import TB
 
 
 def _u32(rng, n):
@@ -141,94 +145,98 @@ def vectors_fp32_to_fp16(rng, n, exhaustive):
     return {"x": np.concatenate(parts).astype(np.uint32)}
 
 
-# unit: (input fields in payload order with their widths, output lane width, signed output)
+# unit: the golden function, and the payload fields in its argument order
+# (a unit with one operand has an array payload: its one "field" is None).
 UNITS = {
-    "fp16_mul": ([("a", 16), ("b", 16)], 32, False),
-    "fp32_add": ([("a", 32), ("b", 32)], 32, False),
-    "fp16_to_int8": ([("data", 16), ("scale", 16)], 8, True),
-    "int32_to_fp16": ([("x", 32)], 16, False),
-    "fp32_to_fp16": ([("x", 32)], 16, False),
+    "fp16_mul": (g.fp16_mul, ("a", "b")),
+    "fp32_add": (g.fp32_add, ("a", "b")),
+    "fp16_to_int8": (g.fp16_to_int8, ("data", "scale")),
+    "int32_to_fp16": (g.int32_to_fp16, (None,)),
+    "fp32_to_fp16": (g.fp32_to_fp16, (None,)),
 }
 
 
-def golden(unit, v):
-    if unit == "fp16_mul":
-        return g.fp16_mul(v["a"], v["b"])
-    if unit == "fp32_add":
-        return g.fp32_add(v["a"], v["b"])
-    if unit == "fp16_to_int8":
-        return g.fp16_to_int8(v["data"], v["scale"])
-    if unit == "int32_to_fp16":
-        return g.int32_to_fp16(v["x"])
-    return g.fp32_to_fp16(v["x"])
-
-
 def make_vectors(unit, rng, n, exhaustive, lanes):
+    """``{field: values}`` of one unit, in the golden function's argument order."""
     if unit == "fp16_to_int8":
         return vectors_fp16_to_int8(rng, n, exhaustive, lanes)
-    return globals()[f"vectors_{unit}"](rng, n, exhaustive)
+    v = globals()[f"vectors_{unit}"](rng, n, exhaustive)
+    return {None: v["x"]} if "x" in v else v
 
 
-def _words(fields, v, lanes):
-    """One payload integer per beat: each field's lanes (lane 0 lowest), fields in order.
-
-    ``fp16_to_int8``'s scale is one value per beat (its first lane's)."""
+def _beats(v, lanes):
+    """The payload of every beat: each field's next ``lanes`` values (zero
+    padded at the end); ``fp16_to_int8``'s scale is its first lane's."""
     count = len(next(iter(v.values())))
     beats = -(-count // lanes)
-    chunks = []
-    for name, width in fields:
-        x = np.zeros(beats * lanes, dtype=np.uint16 if width == 16 else np.uint32)
-        x[:count] = np.asarray(v[name]).view(np.uint16 if width == 16 else np.uint32)
-        x = x.reshape(beats, lanes)
-        if name == "scale":
-            x = x[:, :1]
-        chunks.append(x)
-    return [int.from_bytes(b"".join(c[i].tobytes() for c in chunks), "little") for i in range(beats)]
+    cols = {}
+    for name, x in v.items():
+        x = np.asarray(x)
+        x = np.concatenate([x, np.zeros(beats * lanes - count, x.dtype)]).reshape(beats, lanes)
+        cols[name] = x[:, 0] if name == "scale" else x
+    if None in cols:
+        return [row for row in cols[None]]
+    return [{name: col[i] for name, col in cols.items()} for i in range(beats)]
 
 
-async def run_unit(tb, unit, prefix, lanes, args, rnd, rng):
-    """Stream one unit's vectors through the ports ``<prefix>i`` / ``<prefix>o``; check every bit."""
-    fields, out_bits, _signed = UNITS[unit]
-    v = make_vectors(unit, rng, int(args.get("random", 20_000)), bool(args.get("exhaustive", True)), lanes)
-    count = len(next(iter(v.values())))
-    want = golden(unit, v)
-    words = _words(fields, v, lanes)
-    out_dtype = {8: np.uint8, 16: np.uint16, 32: np.uint32}[out_bits]
-    sink = StreamSink(tb, f"{prefix}o", rng=rnd, backpressure=float(args.get("backpressure", 0.3)))
-    src = StreamSource(tb, f"{prefix}i", rng=rnd, idle=float(args.get("idle", 0.2)))
-    src.send(words)
-    await sink.wait_for(len(words), timeout=20 * len(words) + 100)
-    await tb.cycles(8)  # an extra beat would show up here
-    assert len(sink.items) == len(words), f"{unit}: {len(sink.items)} beats for {len(words)}"
-    sink.backpressure = 1.0  # park it: later units run on other ports
-    nbytes = lanes * out_bits // 8
-    got = np.frombuffer(b"".join(int(w).to_bytes(nbytes, "little") for w in sink.items), dtype=out_dtype)[:count]
-    want_bits = np.asarray(want).view(out_dtype)
-    bad = np.flatnonzero(got != want_bits)
-    if bad.size:
-        def hexed(x, i):
-            x = np.asarray(x)
-            return f"{int(x[i].astype(np.int64)) & ((1 << (8 * x.itemsize)) - 1):#x}"
+class FPUnitTB(TB):
+    """One FP unit, or every unit of the bundle at once (ports ``<unit>_i``/``<unit>_o``)."""
 
-        show = [f"  vector {i}: in " + ", ".join(f"{k}={hexed(x, i)}" for k, x in v.items())
-                + f" -> got {int(got[i]):#x}, want {int(want_bits[i]):#x}" for i in bad[:10]]
-        raise AssertionError(f"{unit}: {bad.size} of {count} vectors differ:\n" + "\n".join(show))
-    return int(count)
+    def __init__(self, dut, targets, **kw):
+        super().__init__(dut, **kw)
+        self.targets = targets  # {unit: port prefix}
+        self.vectors = {}
+
+    def queue(self, unit, v, lanes):
+        prefix = self.targets[unit]
+        fn, fields = UNITS[unit]
+        want = np.asarray(fn(*(v[f] for f in fields)))
+        # As the sink unpacks it: unsigned lanes as their bit patterns, INT8 signed.
+        want = want.astype(np.int64) if want.dtype.kind == "i" else want.view(f"u{want.itemsize}").astype(np.int64)
+        count = want.size
+        pad = -(-count // lanes) * lanes - count
+        src = self.sources[f"{prefix}i"]
+        src.send(_beats(v, lanes))
+        self.sinks[f"{prefix}o"].expect(list(np.concatenate([want, np.zeros(pad, np.int64)]).reshape(-1, lanes)))
+        self.vectors[unit] = (v, want)
+
+    def compare(self, unit):
+        """Every vector bit for bit, with the inputs of the first mismatches."""
+        v, want = self.vectors[unit]
+        items = self.sinks[f"{self.targets[unit]}o"].items
+        got = np.concatenate(items)[:want.size] if items else np.zeros(0, np.int64)
+        assert got.size == want.size, f"{unit}: {len(items)} beats for {want.size} vectors"
+        bad = np.flatnonzero(got != want)
+        if bad.size:
+            def hexed(x, i):
+                x = np.asarray(x)
+                return f"{int(x[i].astype(np.int64)) & ((1 << (8 * x.itemsize)) - 1):#x}"
+
+            show = [f"  vector {i}: in " + ", ".join(f"{k or 'x'}={hexed(x, i)}" for k, x in v.items())
+                    + f" -> got {int(got[i]) & 0xFFFFFFFF:#x}, want {int(want[i]) & 0xFFFFFFFF:#x}"
+                    for i in bad[:10]]
+            raise AssertionError(f"{unit}: {bad.size} of {want.size} vectors differ:\n" + "\n".join(show))
+        return int(want.size)
 
 
 @cocotb.test()
 async def lanes_match_golden(dut):
     """One FP unit (``DITGEN_UNIT``), or a bundle of all of them whose ports
-    are prefixed with the unit names (``fp16_mul_i__valid``, ...), one after
-    the other."""
+    are prefixed with the unit names (``fp16_mul_i__valid``, ...), all at once."""
     unit = os.environ["DITGEN_UNIT"]
     p, args = env.params(), env.args()
     lanes = p["LANES"]
     rnd, rng = env.rngs()
-    targets = [(unit, "")] if unit in UNITS else [(u, f"{u}_") for u in UNITS]
-    tb = TB(dut)
-    await tb.reset(idle=[f"{pre}i__valid" for _, pre in targets] + [f"{pre}o__ready" for _, pre in targets])
-    vectors = {}
-    for name, prefix in targets:
-        vectors[name] = await run_unit(tb, name, prefix, lanes, args, rnd, rng)
+    targets = {unit: ""} if unit in UNITS else {u: f"{u}_" for u in UNITS}
+    tb = FPUnitTB(dut, targets, idle=float(args.get("idle", 0.2)),
+                  backpressure=float(args.get("backpressure", 0.3)), rng=rnd)
+    await tb.reset()
+    for name in targets:
+        v = make_vectors(name, rng, int(args.get("random", 20_000)), bool(args.get("exhaustive", True)), lanes)
+        tb.queue(name, v, lanes)
+    longest = max(len(k.expected) for k in tb.sinks.values())
+    await tb.drain(timeout=20 * longest + 100)
+    await tb.cycles(8)  # an extra beat would show up here
+    vectors = {name: tb.compare(name) for name in targets}
+    tb.check()
     env.report(vectors=vectors)

@@ -27,7 +27,7 @@ def corner_matrices(rng, n, c, dw):
     return out
 
 
-def _chunks(x, lanes, fill=None):
+def chunks(x, lanes, fill=None):
     """Token-major chunks of ``lanes`` channels; lanes past the last channel
     hold ``fill`` (random values in range: the unit must ignore them) or 0."""
     n, c = x.shape
@@ -48,8 +48,8 @@ class QeTB(TB):
         f = env.params()["SCALE_FRAC"]
         elem = self.i.packer.elem
         q, s = qe(x, f)
-        beats, cb = _chunks(x, self.lanes, fill=lambda size: rng.integers(elem.min, elem.max + 1, size=size))
-        qb, _ = _chunks(q, self.lanes)
+        beats, cb = chunks(x, self.lanes, fill=lambda size: rng.integers(elem.min, elem.max + 1, size=size))
+        qb, _ = chunks(q, self.lanes)
         sp = np.full(cb * self.lanes, 1 << f, dtype=np.int64)
         sp[:x.shape[1]] = s
         self.i.send(beats)

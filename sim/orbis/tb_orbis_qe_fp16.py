@@ -2,7 +2,9 @@
 
 Arguments: ``matrices`` (random matrices after the corner ones), ``idle``,
 ``backpressure``. Padding lanes (past ``CHANNELS`` in the last chunk) carry
-random bit patterns, inf and NaN included, which the unit must ignore.
+random bit patterns, inf and NaN included, which the unit must ignore. The
+``nonfinite`` flag is sampled with every scale and code beat and scoreboarded
+like them.
 """
 
 import cocotb
@@ -10,7 +12,8 @@ import numpy as np
 
 from golden.orbis import qe_cycles, qe_fp16
 from sim import env
-from sim.stream_legacy import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
+from sim.orbis.tb_orbis_qe import chunks
+from sim.stream import TB, Scoreboard, reset_under_traffic
 
 POS_INF, NEG_INF, NAN, NEG_ZERO = 0x7C00, 0xFC00, 0x7E00, 0x8000
 
@@ -63,51 +66,47 @@ def corner_matrices(rng, n, c, scale_frac):
     return out
 
 
-def _beats(x, lanes, rng):
-    """Token-major beats; padding lanes get random patterns."""
-    n, c = x.shape
-    cb = -(-c // lanes)
-    pad = random_fp16(rng, (n, cb * lanes), max_field=31)
-    pad[:, :c] = x
-    return pad.reshape(n * cb, lanes).astype(np.int64), cb
+class QeFP16TB(TB):
+    """``i`` binary16 activations in; ``scales`` then ``o`` codes per matrix
+    out, each beat with the ``nonfinite`` flag of its matrix."""
 
+    def __init__(self, dut, **kw):
+        super().__init__(dut, **kw)
+        self.lanes = self.i.packer.length
+        self.flags = {"scales": [], "o": []}
+        self.want_flags = {"scales": [], "o": []}
+        for name, got in self.flags.items():
+            self.sinks[name].callback = lambda _, got=got: got.append(int(dut.nonfinite.value))
 
-def _lanes(v, c, lanes, fill):
-    cb = -(-c // lanes)
-    out = np.full((v.shape[0], cb * lanes), fill, dtype=np.int64)
-    out[:, :c] = v
-    return out.reshape(-1, lanes)
+    def queue(self, x, rng):
+        q, sigma, nonfinite = qe_fp16(x, env.params()["SCALE_FRAC"])
+        beats, cb = chunks(x, self.lanes, fill=lambda size: random_fp16(rng, size, max_field=31))
+        self.i.send(beats)
+        self.o.expect(chunks(q, self.lanes)[0])
+        self.scales.expect(chunks(sigma[None, :], self.lanes)[0])
+        self.want_flags["o"] += [int(nonfinite)] * len(beats)
+        self.want_flags["scales"] += [int(nonfinite)] * cb
+
+    async def reset(self, cycles: int = 3):
+        for got, want in zip(self.flags.values(), self.want_flags.values()):
+            got.clear()
+            want.clear()
+        await super().reset(cycles)
+
+    def check(self):
+        super().check()
+        for name, got in self.flags.items():
+            Scoreboard(f"{self.label}.nonfinite ({name} beats)", self.want_flags[name]).check(got)
 
 
 async def _run(dut, mats, idle, bp, rnd, rng):
-    p = env.params()
-    lanes, f = p["CH_LANES"], p["SCALE_FRAC"]
-    sw = int(len(dut.scales__payload)) // lanes
-    tb = TB(dut)
-    await tb.reset(idle=("i__valid", "o__ready", "scales__ready"))
-    flags, sflags = [], []
-    sink = StreamSink(tb, "o", backpressure=bp, rng=rnd,
-                      decode=lambda w: lanes_unpack(w, 4, lanes, signed=True),
-                      callback=lambda _: flags.append(int(dut.nonfinite.value)))
-    ssink = StreamSink(tb, "scales", backpressure=bp, rng=rnd, decode=lambda w: lanes_unpack(w, sw, lanes),
-                       callback=lambda _: sflags.append(int(dut.nonfinite.value)))
-    src = StreamSource(tb, "i", idle=idle, rng=rnd)
-    want_q, want_s, want_f, want_sf = [], [], [], []
+    tb = QeFP16TB(dut, idle=idle, backpressure=bp, rng=rnd)
+    await tb.reset()
+    f = env.params()["SCALE_FRAC"]
     for x in mats:
-        q, sigma, nonfinite = qe_fp16(x, f)
-        beats, cb = _beats(x, lanes, rng)
-        want_q.extend(_lanes(q, x.shape[1], lanes, 0))
-        want_s.extend(_lanes(sigma[None, :], x.shape[1], lanes, 0))
-        want_f.extend([int(nonfinite)] * len(beats))
-        want_sf.extend([int(nonfinite)] * cb)
-        src.send(lanes_pack(b, 16) for b in beats)
-    await sink.wait_for(len(want_q), timeout=40 * len(want_q) + 100 * (f + 3) * len(want_s) + 1000)
-    await tb.cycles(20)
-    Scoreboard("orbis_qe.scales", want_s).check(ssink.items)
-    Scoreboard("orbis_qe.o", want_q).check(sink.items)
-    Scoreboard("orbis_qe.nonfinite (scale beats)", want_sf).check(sflags)
-    Scoreboard("orbis_qe.nonfinite (code beats)", want_f).check(flags)
-    return tb, src, sink, ssink
+        tb.queue(x, rng)
+    await tb.finish(timeout=40 * len(tb.o.expected) + 100 * (f + 3) * len(tb.scales.expected) + 1000)
+    return tb, tb.i, tb.o, tb.scales
 
 
 @cocotb.test()
@@ -141,3 +140,23 @@ async def cycle_model(dut):
     total = sink.cycles[-1] - src.accepted[0] + 1
     model = qe_cycles(n, c, lanes, "fp16", f)
     assert total == model, f"{total} cycles, model {model} (CB = {cb})"
+
+
+@cocotb.test()
+async def reset_mid_matrix(dut):
+    """Reset while a matrix loads (maxima part-way, an infinity among them),
+    then matrices that must pass: the maxima restart (no state survives)."""
+    p = env.params()
+    rnd, rng = env.rngs(2)
+    tb = QeFP16TB(dut, idle=0.2, backpressure=0.3, rng=rnd)
+    await tb.reset()
+    n, c = p["NUM_TOKENS"], p["CHANNELS"]
+    first = random_fp16(rng, (n, c))
+    first[0, 0] = POS_INF
+    mats = [first, random_fp16(rng, (n, c))]
+
+    async def transaction(tb):
+        for x in mats:
+            tb.queue(x, rng)
+
+    await reset_under_traffic(tb, transaction, fraction=0.25)

@@ -17,7 +17,10 @@ the same array, each a dict with ``m``, ``k``, ``n``; ``values``:
 ``idle``, ``backpressure`` and ``check_cycles`` as in the INT8 testbench.
 Every result beat is compared bit for bit (NaN is the canonical
 ``0x7FC00000`` on both sides), the per-tile results are assembled in tile
-order and compared with ``matmul(a, w, dtype="fp16", rows=ROWS)``.
+order and compared with ``matmul(a, w, dtype="fp16", rows=ROWS)``. The
+harness (``sim.stream.TB``) packs the lanes from the unit's signature, checks
+the protocol of ``o`` and drives random payloads while a source idles; a
+second test resets the array in the middle of a tile.
 """
 
 import cocotb
@@ -26,7 +29,7 @@ import numpy as np
 from golden import fp16 as gf
 from golden.systolic import assemble, cycles, matmul, tiles, weight_beats
 from sim import env
-from sim.stream_legacy import TB, Scoreboard, StreamSink, StreamSource, lanes_pack, lanes_unpack
+from sim.stream import TB, reset_under_traffic
 
 
 def operands(rng, job):
@@ -63,50 +66,71 @@ def _bits(x):
     return np.asarray(x).view(np.uint16 if np.asarray(x).dtype == np.float16 else np.uint32)
 
 
+def _queue(tb, parts, m):
+    """Queue the weight and activation beats of ``parts``; expect its result rows."""
+    tb.w.send(_bits(row) for t in parts for row in weight_beats(t, "fp16"))
+    tb.a.send({"data": _bits(row), "last": int(i == m - 1)} for t in parts for i, row in enumerate(t.activations))
+    expected = [{"data": _bits(row).astype(np.int64), "last": int(i == m - 1)}
+                for t in parts for i, row in enumerate(t.expected)]
+    tb.o.expect(expected)
+    return expected
+
+
+def _hex(beat):
+    return str([hex(int(v)) for v in beat["data"]]) if isinstance(beat, dict) else repr(beat)
+
+
 @cocotb.test()
 async def matmul_tiles_fp16(dut):
     """Tiled FP16 products bit-exact against the golden model, cycle counts against the model."""
     p, args = env.params(), env.args()
     rows, cols = p["ROWS"], p["COLS"]
     rnd, rng = env.rngs()
-    tb = TB(dut)
-    await tb.reset(idle=("w__valid", "a__valid", "o__ready"))
-
-    def decode(word):
-        return {"data": lanes_unpack(word, 32, cols), "last": (word >> (32 * cols)) & 1}
-
-    sink = StreamSink(tb, "o", rng=rnd, decode=decode)
-    wsrc = StreamSource(tb, "w", rng=rnd)
-    asrc = StreamSource(tb, "a", rng=rnd)
+    tb = TB(dut, rng=rnd)
+    await tb.reset()
     report = []
     for number, job in enumerate(args["jobs"]):
         a, w = operands(rng, job)
         m = a.shape[0]
         parts = tiles(a, w, rows, cols, dtype="fp16")
-        expected = [{"data": _bits(row).astype(np.int64), "last": int(i == m - 1)}
-                    for t in parts for i, row in enumerate(t.expected)]
-        sink.backpressure = job.get("backpressure", 0.0)
-        wsrc.idle = asrc.idle = job.get("idle", 0.0)
-        base_w = len(wsrc.accepted)
-        base_o = len(sink.items)
-        wsrc.send(lanes_pack(_bits(row), 16) for t in parts for row in weight_beats(t, "fp16"))
-        asrc.send(lanes_pack(_bits(row), 16) | (int(i == m - 1) << (rows * 16))
-                  for t in parts for i, row in enumerate(t.activations))
+        tb.set_backpressure(job.get("backpressure", 0.0))
+        tb.set_idle(job.get("idle", 0.0))
+        base_w = len(tb.w.accepted)
+        base_o = len(tb.o.items)
+        expected = _queue(tb, parts, m)
         budget = 50 * (len(expected) + len(parts) * (rows + 1)) + 10 * (rows + cols) + 1000
-        await sink.wait_for(base_o + len(expected), timeout=budget)
+        await tb.drain(timeout=budget)
         await tb.cycles(rows + cols + 8)  # an extra beat would show up here
-        got = sink.items[base_o:]
-        Scoreboard(f"job {number} ({job}) o", expected, fmt=lambda b: str([hex(int(v)) for v in b["data"]])
-                   if isinstance(b, dict) else repr(b)).check(got)
+        tb.o.check(fmt=_hex)
+        tb.check()
+        got = tb.o.items[base_o:]
         results = [(t, np.array([b["data"] for b in got[i * m:(i + 1) * m]], dtype=np.uint32).view(np.float32))
                    for i, t in enumerate(parts)]
         product = assemble(results, m, w.shape[1], dtype="fp16")
         want = matmul(a, w, dtype="fp16", rows=rows)
         assert np.array_equal(_bits(product), _bits(want)), f"job {number}: assembled product differs from matmul"
-        measured = sink.cycles[-1] - wsrc.accepted[base_w] + 1
+        measured = tb.o.cycles[-1] - tb.w.accepted[base_w] + 1
         model = cycles(m, a.shape[1], w.shape[1], rows, cols, dtype="fp16")
         nans = int(np.isnan(want).sum())
         report.append({"job": job, "tiles": len(parts), "cycles": measured, "model": model.total, "nan_outputs": nans})
         if job.get("check_cycles"):
             assert measured == model.total, f"job {number} ({job}): {measured} cycles, model {model.total}"
     env.report(jobs=report)
+
+
+@cocotb.test()
+async def reset_mid_tile_fp16(dut):
+    """Reset with weights loaded and activations in the array, then an FP16
+    product that must pass bit for bit (nothing survives a reset)."""
+    p = env.params()
+    rows, cols = p["ROWS"], p["COLS"]
+    rnd, rng = env.rngs(8)
+    tb = TB(dut, idle=0.2, backpressure=0.3, rng=rnd)
+    await tb.reset()
+    a, w = operands(rng, {"m": 2 * rows + 3, "k": 2 * rows, "n": cols})
+    parts = tiles(a, w, rows, cols, dtype="fp16")
+
+    async def transaction(tb):
+        _queue(tb, parts, a.shape[0])
+
+    await reset_under_traffic(tb, transaction)

@@ -2,7 +2,8 @@
 binary16/binary32 corners: zeros, subnormals, largest finite, infinities,
 NaNs) and random clock enables every cycle; every output compared every cycle
 with a register-level model of the PE whose partial-sum update is
-``golden.fp16.fp32_add(p_in, golden.fp16.fp16_mul(a, act))``.
+``golden.fp16.fp32_add(p_in, golden.fp16.fp16_mul(a, act))``. Ports and their
+packers come from the unit's signature (``sim.stream.TB``).
 
 Arguments: ``cycles`` (default 4000), ``p_ce`` (default 0.7), ``p_flag``
 (probability of ``f_in``/``e_in``, default 0.3).
@@ -14,7 +15,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from golden import fp16 as g
 from sim import env
-from sim.stream_legacy import TB
+from sim.stream import TB
 
 
 @cocotb.test()
@@ -22,9 +23,7 @@ async def pe_fp16_matches_register_model(dut):
     args = env.args()
     rnd, rng = env.rngs()
     tb = TB(dut)
-    for name in ("ce", "a_in", "f_in", "e_in", "w_in", "p_in"):
-        getattr(dut, name).value = 0
-    await tb.reset()
+    await tb.reset()  # every input idle (0)
     s = {"a": 0, "f": 0, "e": 0, "act": 0, "shd": 0, "p": 0}
     p_ce, p_flag = args.get("p_ce", 0.7), args.get("p_flag", 0.3)
     c16 = [int(x) for x in g.corners16()]
@@ -50,10 +49,11 @@ async def pe_fp16_matches_register_model(dut):
         x = {"ce": int(rnd.random() < p_ce), "a_in": half(), "f_in": int(rnd.random() < p_flag),
              "e_in": int(rnd.random() < p_flag), "w_in": half(), "p_in": single()}
         for name, value in x.items():
-            getattr(dut, name).value = value
+            getattr(dut, name).value = tb.inputs[name].shape.pack(value)
         await ReadOnly()
-        got = {"a": int(dut.a_out.value), "f": int(dut.f_out.value), "e": int(dut.e_out.value),
-               "shd": int(dut.w_out.value), "p": int(dut.p_out.value)}
+        out = {k: tb.ports[k].shape.unpack(int(getattr(dut, k).value))
+               for k in ("a_out", "f_out", "e_out", "w_out", "p_out")}
+        got = {"a": out["a_out"], "f": out["f_out"], "e": out["e_out"], "shd": out["w_out"], "p": out["p_out"]}
         want = {k: s[k] for k in got}
         assert got == want, f"cycle {cycle}: outputs { {k: hex(v) for k, v in got.items()} }, " \
                             f"model { {k: hex(v) for k, v in want.items()} }"
