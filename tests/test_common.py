@@ -82,14 +82,22 @@ def test_skid_buffer_keeps_order_under_backpressure(idle, bp):
 
 
 class _Pipe(wiring.Component):
-    """Three-stage +1 pipeline built with stall_pipeline."""
+    """+3 through stall_pipeline: three +1 stages, or one combinational +3 (depth 0)."""
 
     i: In(stream.Signature(8))
     o: Out(stream.Signature(8))
 
+    def __init__(self, depth=3):
+        self.depth = depth
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
-        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, 3)
+        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, self.depth)
+        if self.depth == 0:
+            m.d.comb += self.o.payload.eq(self.i.payload + 3)
+            m.d.sync += Signal(name="clocked").eq(1)  # a clock domain for the testbench
+            return m
         a = Signal(8)
         b = Signal(8)
         with m.If(ce):
@@ -97,9 +105,10 @@ class _Pipe(wiring.Component):
         return m
 
 
+@pytest.mark.parametrize("depth", [0, 3])
 @pytest.mark.parametrize("idle, bp", [(0.0, 0.0), (0.4, 0.6)])
-def test_stall_pipeline_loses_nothing(idle, bp):
-    dut = _Pipe()
+def test_stall_pipeline_loses_nothing(idle, bp, depth):
+    dut = _Pipe(depth)
     rnd = random.Random(3)
     items = [rnd.randrange(253) for _ in range(300)]
     got = []
