@@ -93,6 +93,9 @@ def test_golden_encode_rebuilds_every_difference():
     assert np.array_equal(rebuilt, d)
 
 
+# The sweep of every pair; test_rtl_random_all_modes_and_timing drives the same
+# build through every mode and class in the fast set.
+@pytest.mark.slow
 @pytest.mark.cosim
 def test_rtl_exhaustive_pairs_temporal(cosim):
     """All 65,536 (cur, prev) pairs in temporal mode, rows of 64, 16-row layers,

@@ -9,7 +9,9 @@ produce the canonical NaN). Arguments (``sim.env.args()``):
 * ``random`` -- number of seeded random vectors (default 20,000), drawn from
   mixtures that reach the hard cases (near exponents and cancellation for the
   adder, subnormal ranges, rounding midpoints);
-* ``exhaustive`` -- also the unit's exhaustive or boundary set (default true):
+* ``exhaustive`` -- also the unit's exhaustive or boundary set (default true;
+  a list of unit names: those units only; the boundary integers of
+  ``int32_to_fp16`` and the binary32 corners of ``fp32_to_fp16`` are always in):
   every binary16 pattern for ``fp16_to_int8`` (under several scales) and
   ``fp16_mul`` (times corners); every binary16 value and the midpoints to its
   neighbours, and one ulp either side, for ``fp32_to_fp16``; every integer in
@@ -119,11 +121,10 @@ def vectors_int32_to_fp16(rng, n, exhaustive):
     x = rng.integers(-(1 << 31), 1 << 31, size=n, dtype=np.int64)
     # Magnitudes near 2^16 and small ones, where rounding and overflow happen.
     x[: n // 3] >>= rng.integers(12, 31, n // 3)
-    parts = [x]
+    parts = [x, np.array([-(1 << 31), (1 << 31) - 1, 65504, 65519, 65520, 65535, 65536, -65520, -65519,
+                          2049, 2051, 4097, 4098, 4099], dtype=np.int64)]
     if exhaustive:
-        parts += [np.arange(-70000, 70001, dtype=np.int64),
-                  np.array([-(1 << 31), (1 << 31) - 1, 65504, 65519, 65520, 65535, 65536, -65520, -65519,
-                            2049, 2051, 4097, 4098, 4099], dtype=np.int64)]
+        parts.append(np.arange(-70000, 70001, dtype=np.int64))
     return {"x": np.concatenate(parts).astype(np.int32)}
 
 
@@ -141,7 +142,8 @@ def vectors_fp32_to_fp16(rng, n, exhaustive):
         mid = ((lo + hi) / 2).astype(np.float32).view(np.uint32)
         exact = g.f16(h).astype(np.float32).view(np.uint32)
         pos = np.concatenate([exact, mid, mid - 1, mid + 1, exact + 1])
-        parts += [pos, pos | 0x80000000, g.corners32()]
+        parts += [pos, pos | 0x80000000]
+    parts.append(g.corners32())
     return {"x": np.concatenate(parts).astype(np.uint32)}
 
 
@@ -232,7 +234,9 @@ async def lanes_match_golden(dut):
                   backpressure=float(args.get("backpressure", 0.3)), rng=rnd)
     await tb.reset()
     for name in targets:
-        v = make_vectors(name, rng, int(args.get("random", 20_000)), bool(args.get("exhaustive", True)), lanes)
+        exhaustive = args.get("exhaustive", True)
+        exhaustive = name in exhaustive if isinstance(exhaustive, list) else bool(exhaustive)
+        v = make_vectors(name, rng, int(args.get("random", 20_000)), exhaustive, lanes)
         tb.queue(name, v, lanes)
     longest = max(len(k.expected) for k in tb.sinks.values())
     await tb.drain(timeout=20 * longest + 100)
