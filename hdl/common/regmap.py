@@ -99,29 +99,12 @@ class Field:
         self._reset = check_int(f"{what}: reset", reset, minimum=0, maximum=(1 << self._width) - 1)
         self._doc = _doc(what, doc)
 
-    @property
-    def name(self):
-        return self._name
-
-    @property
-    def lsb(self):
-        return self._lsb
-
-    @property
-    def width(self):
-        return self._width
-
-    @property
-    def access(self):
-        return self._access
-
-    @property
-    def reset(self):
-        return self._reset
-
-    @property
-    def doc(self):
-        return self._doc
+    name = property(lambda self: self._name)
+    lsb = property(lambda self: self._lsb)
+    width = property(lambda self: self._width)
+    access = property(lambda self: self._access)
+    reset = property(lambda self: self._reset)
+    doc = property(lambda self: self._doc)
 
     @property
     def msb(self) -> int:
@@ -215,33 +198,13 @@ class Register:
             self._width = max(f.msb for f in self._fields) + 1
             self._reset = sum(f.reset << f.lsb for f in self._fields)
 
-    @property
-    def name(self):
-        return self._name
-
-    @property
-    def offset(self):
-        return self._offset
-
-    @property
-    def fields(self):
-        return self._fields
-
-    @property
-    def width(self):
-        return self._width
-
-    @property
-    def access(self):
-        return self._access
-
-    @property
-    def doc(self):
-        return self._doc
-
-    @property
-    def reset(self):
-        return self._reset
+    name = property(lambda self: self._name)
+    offset = property(lambda self: self._offset)
+    fields = property(lambda self: self._fields)
+    width = property(lambda self: self._width)
+    access = property(lambda self: self._access)
+    doc = property(lambda self: self._doc)
+    reset = property(lambda self: self._reset)
 
     @property
     def mask(self) -> int:
@@ -316,21 +279,10 @@ class RegisterMap:
         self._registers = tuple(sorted(regs, key=lambda r: r.offset))
         _check_unique_defines(what, self.c_defines())
 
-    @property
-    def name(self):
-        return self._name
-
-    @property
-    def version(self):
-        return self._version
-
-    @property
-    def addr_width(self):
-        return self._addr_width
-
-    @property
-    def registers(self):
-        return self._registers
+    name = property(lambda self: self._name)
+    version = property(lambda self: self._version)
+    addr_width = property(lambda self: self._addr_width)
+    registers = property(lambda self: self._registers)
     data_width = DATA_WIDTH
 
     @property
@@ -469,29 +421,12 @@ class CommandFormat:
         self._opcodes = opcodes
         _check_unique_defines(what, self.c_defines())
 
-    @property
-    def name(self):
-        return self._name
-
-    @property
-    def words(self):
-        return self._words
-
-    @property
-    def fields(self):
-        return self._fields
-
-    @property
-    def opcodes(self):
-        return dict(self._opcodes)
-
-    @property
-    def doc(self):
-        return self._doc
-
-    @property
-    def width(self):
-        return 32 * self._words
+    name = property(lambda self: self._name)
+    words = property(lambda self: self._words)
+    fields = property(lambda self: self._fields)
+    opcodes = property(lambda self: dict(self._opcodes))
+    doc = property(lambda self: self._doc)
+    width = property(lambda self: 32 * self._words)
 
     @property
     def prefix(self) -> str:
