@@ -380,7 +380,7 @@ def datm(x, scales=None, num_dst: int = 16, k: int = 8, eps: float = 0.01, max_i
 
 
 def datm_cycles(n: int, c: int, d: int, ch_lanes: int, iterations: int, k: int, *,
-                topk_register_every: int = 3) -> int:
+                topk_register_every: int = 3, topk_buffer: int = 0) -> int:
     """Cycles of ``orbis_datm`` from the cycle it accepts ``cmd`` to its last output
     beat, with sources that never idle and sinks that never stall.
 
@@ -392,6 +392,10 @@ def datm_cycles(n: int, c: int, d: int, ch_lanes: int, iterations: int, k: int, 
     one cycle to hand the keys to the top-k unit, its latency (bitonic
     stages / register_every, + 2) and k' pairs; for k' = 0 the final loss beat
     is the last beat.
+
+    With a streaming top-k (``topk_buffer`` K_B > 0) the keys are selected in
+    ⌈k'/K_B⌉ passes, each a scan of the N keys (N + 1 cycles) and min(K_B, keys
+    left) pops, the last pair one cycle after its pop.
     """
     cb = -(-c // ch_lanes)
     lg = lambda v: max(0, (v - 1).bit_length())
@@ -404,6 +408,9 @@ def datm_cycles(n: int, c: int, d: int, ch_lanes: int, iterations: int, k: int, 
     kk = max(0, min(int(k), n - d))
     if kk == 0:
         return final_loss
+    if topk_buffer:
+        passes = -(-kk // int(topk_buffer))
+        return final_loss + passes * (n + 1) + kk + 1
     size = 1 << lg(n)
     return final_loss + 1 + bitonic_latency(size, topk_register_every) + 2 + kk
 

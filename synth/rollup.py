@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hdl.accel.configs import CONFIGS, AcceleratorConfig
+from hdl.accel.configs import CONFIGS, UNIT_CONFIGS, AcceleratorConfig
 
 from .flow import GE_UM2, synthesize_many, write_report
 from .sram import sram_area
@@ -38,6 +38,8 @@ BUFFER_SCALES = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0]
 # The FP16 PE beside the INT8 one: an extra synthesis run of systolic_pe.
 FP16_PE = "systolic_pe__DTYPEfp16"
 EXTRA_JOBS = [("systolic_pe", {"DTYPE": "fp16"}, FP16_PE)]
+# Named unit configurations (hdl/accel/configs.py), e.g. the N = 4,096 DATM engine.
+EXTRA_JOBS += [(unit, params, name) for name, (unit, params) in UNIT_CONFIGS.items()]
 
 # (label, numerator record, denominator record or constant µm², paper/target ratio, paper text).
 # Records are best-mapped (synth/flow.py: the smaller of plain and Booth), so

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["AcceleratorConfig", "CONFIGS", "config", "DITTO_PES", "DITTO_CUS"]
+__all__ = ["AcceleratorConfig", "CONFIGS", "config", "DITTO_PES", "DITTO_CUS", "UNIT_CONFIGS", "unit_config"]
 
 # Ditto (Table III) counts 39,398 A4W8 multiplier lanes at iso-area with 27,648
 # A8W8 ones; a ditto_pe has four lanes, grouped 16 to a compute unit, each
@@ -53,3 +53,21 @@ def config(name: str) -> AcceleratorConfig:
         if cfg.name == name:
             return cfg
     raise ValueError(f"unknown accelerator configuration {name!r} (known: {', '.join(c.name for c in CONFIGS)})")
+
+
+#: Named unit configurations beyond a unit's defaults: name -> (unit, parameters).
+#: ``orbis_datm_n4096``: the DATM engine at a video-DiT token count, with the
+#: streaming top-k (a 32-key buffer scanning a key memory) instead of the full-N
+#: bitonic network, so logic does not grow with N (docs/SPEC.md "DATM engine").
+UNIT_CONFIGS: dict[str, tuple[str, dict]] = {
+    "orbis_datm_n4096": ("orbis_datm", {"NUM_TOKENS": 4096, "CHANNELS": 32, "NUM_DST": 16, "CH_LANES": 8,
+                                        "TOPK_BUFFER": 32}),
+}
+
+
+def unit_config(name: str) -> tuple[str, dict]:
+    """``(unit, parameters)`` of the named unit configuration (``ValueError`` otherwise)."""
+    if name not in UNIT_CONFIGS:
+        raise ValueError(f"unknown unit configuration {name!r} (known: {', '.join(UNIT_CONFIGS)})")
+    unit, params = UNIT_CONFIGS[name]
+    return unit, dict(params)

@@ -134,8 +134,12 @@ class OrbisDATM(wiring.Component):
     """
 
     def __init__(self, *, num_tokens=64, channels=32, num_dst=16, ch_lanes=8, scale_width=13,
-                 scale_frac=8, eps_frac=16, iter_width=8, topk_register_every=3):
-        self._num_tokens = check_int("num_tokens", num_tokens, minimum=2, maximum=1 << 12)
+                 scale_frac=8, eps_frac=16, iter_width=8, topk_register_every=3, topk_buffer=0):
+        self._topk_buffer = check_int("topk_buffer", topk_buffer, minimum=0, maximum=1 << 10)
+        # The bitonic network holds every key at once; the streaming selector
+        # keeps them in a memory, so only the memories grow with N.
+        self._num_tokens = check_int("num_tokens", num_tokens, minimum=2,
+                                     maximum=1 << (16 if self._topk_buffer else 12))
         self._channels = check_int("channels", channels, maximum=1 << 14)
         self._num_dst = check_int("num_dst", num_dst, maximum=self._num_tokens - 1)
         self._ch_lanes = check_int("ch_lanes", ch_lanes, maximum=256)
@@ -212,6 +216,11 @@ class OrbisDATM(wiring.Component):
         return self._topk_register_every
 
     @property
+    def topk_buffer(self):
+        """K_B, keys held by the streaming top-k selector (0: full-N bitonic network)."""
+        return self._topk_buffer
+
+    @property
     def chunks(self):
         """CB = ⌈C/L⌉, memory words per token."""
         return self._chunks
@@ -226,8 +235,11 @@ class OrbisDATM(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         mem = self._storage(m)
-        m.submodules.topk = topk = OrbisTopK(size=self._topk_size, loss_width=self._dist_width,
-                                             register_every=self._topk_register_every)
+        if self._topk_buffer:
+            topk = None
+        else:
+            m.submodules.topk = topk = OrbisTopK(size=self._topk_size, loss_width=self._dist_width,
+                                                 register_every=self._topk_register_every)
         run = self._run_state(m)
         dp = self._datapath(m, mem, run)
         self._control(m, mem, run, dp, topk)
@@ -254,8 +266,15 @@ class OrbisDATM(wiring.Component):
         sum_rd = sum_mem.read_port(transparent_for=(sum_wr,))
         asg_wr = asg_mem.write_port()
         asg_rd = asg_mem.read_port()
-        return SimpleNamespace(tok_wr=tok_wr, tok_rd=tok_rd, w_wr=w_wr, w_rd=w_rd, dst_wr=dst_wr, dst_rd=dst_rd,
-                               sum_wr=sum_wr, sum_rd=sum_rd, asg_wr=asg_wr, asg_rd=asg_rd)
+        ports = SimpleNamespace(tok_wr=tok_wr, tok_rd=tok_rd, w_wr=w_wr, w_rd=w_rd, dst_wr=dst_wr, dst_rd=dst_rd,
+                                sum_wr=sum_wr, sum_rd=sum_rd, asg_wr=asg_wr, asg_rd=asg_rd)
+        if self._topk_buffer:
+            # Top-k keys of the streaming selector: {is_src, loss} per token.
+            m.submodules.key_mem = key_mem = Memory(shape=unsigned(self._dist_width + 1), depth=n, init=[])
+            key_wr = key_mem.write_port()
+            key_rd = key_mem.read_port()
+            ports.key_wr, ports.key_rd = key_wr, key_rd
+        return ports
 
     def _run_state(self, m):
         """Registers of a run: the command, the dst slots and group sizes, the
@@ -272,8 +291,9 @@ class OrbisDATM(wiring.Component):
         run.group_size = [Signal(range(n + 1), name=f"count{j}") for j in range(d)]
         run.best_token = [Signal(tw, name=f"best_t{j}") for j in range(d)]
         run.best_valid = [Signal(name=f"best_v{j}") for j in range(d)]
-        run.key_loss = [Signal(self._dist_width, name=f"key_loss{j}") for j in range(n)]
-        run.key_is_src = Signal(n, name="key_src")
+        if not self._topk_buffer:
+            run.key_loss = [Signal(self._dist_width, name=f"key_loss{j}") for j in range(n)]
+            run.key_is_src = Signal(n, name="key_src")
         run.total = Signal(self._total_width, name="total")
         run.prev_total = Signal(self._total_width, name="prev")
         run.iteration = Signal(self._iter_width, name="iteration")
@@ -406,9 +426,13 @@ class OrbisDATM(wiring.Component):
                      mem.sum_rd.addr.eq(run.chunk), mem.asg_rd.addr.eq(run.token)]
         with m.If(dp.wb_valid):
             m.d.comb += [mem.asg_wr.addr.eq(dp.wb_token), mem.asg_wr.data.eq(dp.wb_slot), mem.asg_wr.en.eq(1)]
-            m.d.sync += [Array(run.key_loss)[dp.wb_token].eq(dp.wb_loss),
-                         run.key_is_src.bit_select(dp.wb_token, 1).eq(~dp.wb_is_dst),
-                         run.total.eq(run.total + dp.wb_loss)]
+            m.d.sync += run.total.eq(run.total + dp.wb_loss)
+            if self._topk_buffer:
+                m.d.comb += [mem.key_wr.addr.eq(dp.wb_token), mem.key_wr.data.eq(Cat(dp.wb_loss, ~dp.wb_is_dst)),
+                             mem.key_wr.en.eq(1)]
+            else:
+                m.d.sync += [Array(run.key_loss)[dp.wb_token].eq(dp.wb_loss),
+                             run.key_is_src.bit_select(dp.wb_token, 1).eq(~dp.wb_is_dst)]
         with m.If(dp.sel_valid):
             for j in range(d):
                 better = ~run.best_valid[j] | (dp.sel_acc < dp.best_error[j])
@@ -425,146 +449,283 @@ class OrbisDATM(wiring.Component):
                          mem.dst_wr.en.eq(1 << dp.copy_slot)]
 
     def _control(self, m, mem, run, dp, topk):
-        """The state machine of the schedule in the class docstring."""
-        n, d, l, cb = self._num_tokens, self._num_dst, self._ch_lanes, self._chunks
-        tw, f = self._token_width, self._scale_frac
-        ncb, dcb = n * cb, d * cb
+        """The state machine of the schedule in the class docstring, one method per phase."""
+        if topk is not None:
+            # The top-k keys: one loss per token (padding positions are masked off).
+            m.d.comb += topk.i.payload.loss.eq(Cat(*run.key_loss))
+        sel = self._selector(m, mem, run) if topk is None else None
+        with m.FSM(name="datm"):
+            self._load_states(m, mem, run)
+            self._init_state(m, run)
+            self._copy_state(m, mem, run, dp)
+            self._pair_state(m, run, dp)
+            self._loss_state(m, run, sel)
+            self._update_states(m, run, dp)
+            if topk is None:
+                self._stream_topk_states(m, mem, run, sel)
+            else:
+                self._topk_states(m, mem, run, topk)
+
+    def _load_states(self, m, mem, run):
+        """IDLE (accept ``cmd``), LOAD_S (scales squared into weights), LOAD_T (codes)."""
+        l, cb, f = self._ch_lanes, self._chunks, self._scale_frac
+        ncb = self._num_tokens * cb
         pad_lanes = [j for j in range(l) if (cb - 1) * l + j >= self._channels]
         restart = self._restart(run)
-
-        # The top-k keys: one loss per token (padding positions are masked off).
-        m.d.comb += topk.i.payload.loss.eq(Cat(*run.key_loss))
-
-        with m.FSM(name="datm"):
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.sync += [run.k.eq(self.cmd.payload.k), run.max_iter.eq(self.cmd.payload.max_iter),
-                                 run.eps.eq(self.cmd.payload.eps), run.seed.eq(self.cmd.payload.seed)]
-                    m.d.sync += restart
-                    m.next = "LOAD_S"
-            with m.State("LOAD_S"):
-                m.d.comb += self.scales.ready.eq(1)
-                half = (1 << f) >> 1
-                weights = []
-                for j in range(l):
-                    s = self.scales.payload[j]
-                    w = Signal(self._weight_width, name=f"load_w{j}")
-                    m.d.comb += w.eq((s * s + half) >> f)
-                    weights.append(w)
-                m.d.comb += [mem.w_wr.addr.eq(run.chunk), mem.w_wr.en.eq(self.scales.valid)]
-                # Lanes past C carry no channel: weight 0 keeps them out of every sum.
-                with m.If(run.last_chunk):
-                    m.d.comb += mem.w_wr.data.eq(Cat(*[Const(0, self._weight_width) if j in pad_lanes
-                                                       else weights[j] for j in range(l)]))
-                with m.Else():
-                    m.d.comb += mem.w_wr.data.eq(Cat(*weights))
-                with m.If(self.scales.valid):
-                    self._advance(m, run)
-                    with m.If(run.last_chunk):
-                        m.d.sync += restart
-                        m.next = "LOAD_T"
-            with m.State("LOAD_T"):
-                m.d.comb += [self.tokens.ready.eq(1), mem.tok_wr.addr.eq(run.addr),
-                             mem.tok_wr.data.eq(self.tokens.payload.as_value()),
-                             mem.tok_wr.en.eq(self.tokens.valid)]
-                with m.If(self.tokens.valid):
-                    self._advance(m, run)
-                    with m.If(run.addr == ncb - 1):
-                        m.next = "INIT"
-            with m.State("INIT"):
-                # Slot j: token (seed mod N + j·⌊N/D⌋) mod N; seed < 2N, so one
-                # conditional subtraction is the modulo.
-                base = Signal(tw + 1, name="base")
-                m.d.comb += base.eq(Mux(run.seed >= n, run.seed - n, run.seed))
-                stride = n // d
-                for j in range(d):
-                    v = base + j * stride
-                    m.d.sync += run.dst_token[j].eq(Mux(v >= n, v - n, v))
-                m.d.sync += [run.iteration.eq(0), *restart]
-                m.next = "COPY"
-            with m.State("COPY"):
-                # Issue (slot, chunk): read the slot's token chunk; write it a cycle later.
-                copy_token = Signal(tw, name="copy_token")
-                m.d.comb += [dp.copy_issue.eq(run.phase < dcb), dp.copy_slot_now.eq(run.token),
-                             copy_token.eq(Array(run.dst_token)[run.token]),
-                             mem.tok_rd.addr.eq(copy_token * cb + run.chunk)]
-                # Clear the group sums while the first slot is copied.
-                with m.If(run.phase < cb):
-                    m.d.comb += [mem.sum_wr.addr.eq(run.chunk), mem.sum_wr.data.eq(0), mem.sum_wr.en.eq(-1)]
-                m.d.sync += run.phase.eq(run.phase + 1)
-                with m.If(dp.copy_issue):
-                    self._advance(m, run)
-                with m.If(run.phase == dcb):
-                    m.d.sync += [*restart, run.total.eq(0)]
-                    m.next = "PAIR"
-            with m.State("PAIR"):
-                m.d.comb += dp.pair_issue.eq(run.phase < ncb)
-                m.d.sync += run.phase.eq(run.phase + 1)
-                with m.If(dp.pair_issue):
-                    self._advance(m, run)
-                with m.If(run.phase == ncb + dp.pair_drain - 1):
-                    m.d.sync += restart
-                    m.next = "LOSS"
-            with m.State("LOSS"):
-                next_iteration = Signal(self._iter_width + 1, name="it1")
-                m.d.comb += next_iteration.eq(run.iteration + 1)
-                change = Signal(self._total_width, name="delta")
-                m.d.comb += change.eq(Mux(run.prev_total > run.total, run.prev_total - run.total,
-                                          run.total - run.prev_total))
-                converged = Signal(name="converged")
-                m.d.comb += converged.eq((run.iteration != 0)
-                                         & ((change << self._eps_frac) <= run.eps * run.prev_total))
-                done = Signal(name="done")
-                m.d.comb += done.eq(converged | (next_iteration >= run.max_iter))
-                m.d.comb += [self.losses.valid.eq(1), self.losses.payload.total.eq(run.total),
-                             self.losses.payload.iteration.eq(next_iteration), self.losses.payload.last.eq(done)]
-                with m.If(self.losses.ready):
-                    m.d.sync += [run.iteration.eq(next_iteration), run.prev_total.eq(run.total), *restart]
-                    m.d.sync += [c.eq(0) for c in run.group_size]
-                    with m.If(done):
-                        with m.If(run.k_eff == 0):
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.next = "TOPK_SEND"
-                    with m.Else():
-                        m.next = "SUM"
-            with m.State("SUM"):
-                m.d.comb += dp.sum_issue.eq(run.phase < ncb)
-                m.d.sync += run.phase.eq(run.phase + 1)
-                with m.If(dp.sum_issue):
-                    self._advance(m, run)
-                with m.If(run.phase == ncb):
-                    m.d.sync += [*restart] + [v.eq(0) for v in run.best_valid]
-                    m.next = "SELECT"
-            with m.State("SELECT"):
-                m.d.comb += dp.sel_issue.eq(run.phase < ncb)
-                m.d.sync += run.phase.eq(run.phase + 1)
-                with m.If(dp.sel_issue):
-                    self._advance(m, run)
-                with m.If(run.phase == ncb + dp.sel_drain - 1):
-                    m.d.sync += restart
-                    m.next = "UPDATE"
-            with m.State("UPDATE"):
-                m.d.sync += [run.dst_token[j].eq(run.best_token[j]) for j in range(d)]
+        with m.State("IDLE"):
+            m.d.comb += self.cmd.ready.eq(1)
+            with m.If(self.cmd.valid):
+                m.d.sync += [run.k.eq(self.cmd.payload.k), run.max_iter.eq(self.cmd.payload.max_iter),
+                             run.eps.eq(self.cmd.payload.eps), run.seed.eq(self.cmd.payload.seed)]
                 m.d.sync += restart
-                m.next = "COPY"
-            with m.State("TOPK_SEND"):
-                m.d.comb += topk.i.valid.eq(1)
-                m.d.comb += [topk.i.payload.valid.eq(run.key_is_src), topk.i.payload.k.eq(run.k_eff)]
-                with m.If(topk.i.ready):
+                m.next = "LOAD_S"
+        with m.State("LOAD_S"):
+            m.d.comb += self.scales.ready.eq(1)
+            half = (1 << f) >> 1
+            weights = []
+            for j in range(l):
+                s = self.scales.payload[j]
+                w = Signal(self._weight_width, name=f"load_w{j}")
+                m.d.comb += w.eq((s * s + half) >> f)
+                weights.append(w)
+            m.d.comb += [mem.w_wr.addr.eq(run.chunk), mem.w_wr.en.eq(self.scales.valid)]
+            # Lanes past C carry no channel: weight 0 keeps them out of every sum.
+            with m.If(run.last_chunk):
+                m.d.comb += mem.w_wr.data.eq(Cat(*[Const(0, self._weight_width) if j in pad_lanes
+                                                   else weights[j] for j in range(l)]))
+            with m.Else():
+                m.d.comb += mem.w_wr.data.eq(Cat(*weights))
+            with m.If(self.scales.valid):
+                self._advance(m, run)
+                with m.If(run.last_chunk):
                     m.d.sync += restart
-                    m.next = "TOPK_OUT"
-            with m.State("TOPK_OUT"):
-                # topk.o -> assignment read -> pairs: a one-stage stall pipeline.
-                out_ce = stall_pipeline(m, topk.o.valid, topk.o.ready, self.pairs.valid, self.pairs.ready, 1,
-                                        name="out")
-                src = topk.o.payload.index[:tw]
-                m.d.comb += [mem.asg_rd.addr.eq(src), mem.asg_rd.en.eq(out_ce)]
-                out_src = register(m, src, ce=out_ce, name="out_src")
-                out_last = register(m, topk.o.payload.last, ce=out_ce, name="out_last")
-                m.d.comb += [self.pairs.payload.src.eq(out_src),
-                             self.pairs.payload.dst.eq(Array(run.dst_token)[mem.asg_rd.data]),
-                             self.pairs.payload.last.eq(out_last)]
-                with m.If(self.pairs.valid & self.pairs.ready & out_last):
-                    m.next = "IDLE"
+                    m.next = "LOAD_T"
+        with m.State("LOAD_T"):
+            m.d.comb += [self.tokens.ready.eq(1), mem.tok_wr.addr.eq(run.addr),
+                         mem.tok_wr.data.eq(self.tokens.payload.as_value()),
+                         mem.tok_wr.en.eq(self.tokens.valid)]
+            with m.If(self.tokens.valid):
+                self._advance(m, run)
+                with m.If(run.addr == ncb - 1):
+                    m.next = "INIT"
+
+    def _init_state(self, m, run):
+        """INIT: the initial dst slots."""
+        n, d, tw = self._num_tokens, self._num_dst, self._token_width
+        restart = self._restart(run)
+        with m.State("INIT"):
+            # Slot j: token (seed mod N + j·⌊N/D⌋) mod N; seed < 2N, so one
+            # conditional subtraction is the modulo.
+            base = Signal(tw + 1, name="base")
+            m.d.comb += base.eq(Mux(run.seed >= n, run.seed - n, run.seed))
+            stride = n // d
+            for j in range(d):
+                v = base + j * stride
+                m.d.sync += run.dst_token[j].eq(Mux(v >= n, v - n, v))
+            m.d.sync += [run.iteration.eq(0), *restart]
+            m.next = "COPY"
+
+    def _copy_state(self, m, mem, run, dp):
+        """COPY: every dst's features into the dst memory; clears the group sums."""
+        cb, tw = self._chunks, self._token_width
+        dcb = self._num_dst * cb
+        restart = self._restart(run)
+        with m.State("COPY"):
+            # Issue (slot, chunk): read the slot's token chunk; write it a cycle later.
+            copy_token = Signal(tw, name="copy_token")
+            m.d.comb += [dp.copy_issue.eq(run.phase < dcb), dp.copy_slot_now.eq(run.token),
+                         copy_token.eq(Array(run.dst_token)[run.token]),
+                         mem.tok_rd.addr.eq(copy_token * cb + run.chunk)]
+            # Clear the group sums while the first slot is copied.
+            with m.If(run.phase < cb):
+                m.d.comb += [mem.sum_wr.addr.eq(run.chunk), mem.sum_wr.data.eq(0), mem.sum_wr.en.eq(-1)]
+            m.d.sync += run.phase.eq(run.phase + 1)
+            with m.If(dp.copy_issue):
+                self._advance(m, run)
+            with m.If(run.phase == dcb):
+                m.d.sync += [*restart, run.total.eq(0)]
+                m.next = "PAIR"
+
+    def _pair_state(self, m, run, dp):
+        """PAIR: every token chunk through the DAU lanes and the min tree."""
+        ncb = self._num_tokens * self._chunks
+        restart = self._restart(run)
+        with m.State("PAIR"):
+            m.d.comb += dp.pair_issue.eq(run.phase < ncb)
+            m.d.sync += run.phase.eq(run.phase + 1)
+            with m.If(dp.pair_issue):
+                self._advance(m, run)
+            with m.If(run.phase == ncb + dp.pair_drain - 1):
+                m.d.sync += restart
+                m.next = "LOSS"
+
+    def _loss_state(self, m, run, sel=None):
+        """LOSS: the loss beat and the convergence decision."""
+        restart = self._restart(run)
+        with m.State("LOSS"):
+            if sel is not None:
+                # The selector starts empty with nothing emitted.
+                m.d.sync += [sel.thresh_valid.eq(0), sel.remaining.eq(run.k_eff), sel.popped.eq(0)]
+                m.d.sync += [v.eq(0) for v in sel.held]
+            next_iteration = Signal(self._iter_width + 1, name="it1")
+            m.d.comb += next_iteration.eq(run.iteration + 1)
+            change = Signal(self._total_width, name="delta")
+            m.d.comb += change.eq(Mux(run.prev_total > run.total, run.prev_total - run.total,
+                                      run.total - run.prev_total))
+            converged = Signal(name="converged")
+            m.d.comb += converged.eq((run.iteration != 0)
+                                     & ((change << self._eps_frac) <= run.eps * run.prev_total))
+            done = Signal(name="done")
+            m.d.comb += done.eq(converged | (next_iteration >= run.max_iter))
+            m.d.comb += [self.losses.valid.eq(1), self.losses.payload.total.eq(run.total),
+                         self.losses.payload.iteration.eq(next_iteration), self.losses.payload.last.eq(done)]
+            with m.If(self.losses.ready):
+                m.d.sync += [run.iteration.eq(next_iteration), run.prev_total.eq(run.total), *restart]
+                m.d.sync += [c.eq(0) for c in run.group_size]
+                with m.If(done):
+                    with m.If(run.k_eff == 0):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "TOPK_SEND" if self._topk_buffer == 0 else "TOPK_SCAN"
+                with m.Else():
+                    m.next = "SUM"
+
+    def _update_states(self, m, run, dp):
+        """SUM (group sums and sizes), SELECT (best member per slot), UPDATE (new dsts)."""
+        d = self._num_dst
+        ncb = self._num_tokens * self._chunks
+        restart = self._restart(run)
+        with m.State("SUM"):
+            m.d.comb += dp.sum_issue.eq(run.phase < ncb)
+            m.d.sync += run.phase.eq(run.phase + 1)
+            with m.If(dp.sum_issue):
+                self._advance(m, run)
+            with m.If(run.phase == ncb):
+                m.d.sync += [*restart] + [v.eq(0) for v in run.best_valid]
+                m.next = "SELECT"
+        with m.State("SELECT"):
+            m.d.comb += dp.sel_issue.eq(run.phase < ncb)
+            m.d.sync += run.phase.eq(run.phase + 1)
+            with m.If(dp.sel_issue):
+                self._advance(m, run)
+            with m.If(run.phase == ncb + dp.sel_drain - 1):
+                m.d.sync += restart
+                m.next = "UPDATE"
+        with m.State("UPDATE"):
+            m.d.sync += [run.dst_token[j].eq(run.best_token[j]) for j in range(d)]
+            m.d.sync += restart
+            m.next = "COPY"
+
+    def _topk_states(self, m, mem, run, topk):
+        """TOPK_SEND (keys to the sorter), TOPK_OUT (sorted keys out as pairs)."""
+        tw = self._token_width
+        restart = self._restart(run)
+        with m.State("TOPK_SEND"):
+            m.d.comb += topk.i.valid.eq(1)
+            m.d.comb += [topk.i.payload.valid.eq(run.key_is_src), topk.i.payload.k.eq(run.k_eff)]
+            with m.If(topk.i.ready):
+                m.d.sync += restart
+                m.next = "TOPK_OUT"
+        with m.State("TOPK_OUT"):
+            # topk.o -> assignment read -> pairs: a one-stage stall pipeline.
+            out_ce = stall_pipeline(m, topk.o.valid, topk.o.ready, self.pairs.valid, self.pairs.ready, 1,
+                                    name="out")
+            src = topk.o.payload.index[:tw]
+            m.d.comb += [mem.asg_rd.addr.eq(src), mem.asg_rd.en.eq(out_ce)]
+            out_src = register(m, src, ce=out_ce, name="out_src")
+            out_last = register(m, topk.o.payload.last, ce=out_ce, name="out_last")
+            m.d.comb += [self.pairs.payload.src.eq(out_src),
+                         self.pairs.payload.dst.eq(Array(run.dst_token)[mem.asg_rd.data]),
+                         self.pairs.payload.last.eq(out_last)]
+            with m.If(self.pairs.valid & self.pairs.ready & out_last):
+                m.next = "IDLE"
+
+    def _selector(self, m, mem, run):
+        """Streaming top-k: a sorted buffer of K_B keys that one key per cycle
+        is inserted into, and the pair output stage behind it.
+
+        A key is {loss, index} compared as one unsigned number (ties to the lower
+        index, every key distinct); only src keys above the last key emitted
+        (``thresh``) enter, so every scan of the key memory yields the next K_B
+        smallest ones."""
+        kb, tw, dw = self._topk_buffer, self._token_width, self._dist_width
+        sel = SimpleNamespace()
+        sel.key = [Signal(tw + dw, name=f"sel_key{j}") for j in range(kb)]
+        sel.held = [Signal(name=f"sel_v{j}") for j in range(kb)]
+        sel.thresh = Signal(tw + dw, name="sel_thresh")
+        sel.thresh_valid = Signal(name="sel_thresh_v")
+        sel.remaining = Signal(range(self._num_tokens + 1), name="sel_left")
+        sel.popped = Signal(range(kb + 1), name="sel_popped")
+        sel.quota = Signal(range(kb + 1), name="sel_quota")
+        m.d.comb += sel.quota.eq(Mux(sel.remaining > kb, kb, sel.remaining))
+        sel.insert = Signal(name="sel_insert")
+        sel.insert_index = Signal(tw, name="sel_index")
+        incoming = Signal(tw + dw, name="sel_in")
+        is_src = mem.key_rd.data[dw]
+        m.d.comb += incoming.eq(Cat(sel.insert_index, mem.key_rd.data[:dw]))
+        take = Signal(name="sel_take")
+        m.d.comb += take.eq(sel.insert & is_src & (~sel.thresh_valid | (incoming > sel.thresh)))
+        below = [Signal(name=f"sel_lt{j}") for j in range(kb)]
+        m.d.comb += [below[j].eq(~sel.held[j] | (incoming < sel.key[j])) for j in range(kb)]
+        with m.If(take):
+            for j in range(kb):
+                with m.If(below[j]):
+                    if j == 0:
+                        m.d.sync += [sel.key[0].eq(incoming), sel.held[0].eq(1)]
+                    else:
+                        m.d.sync += [sel.key[j].eq(Mux(below[j - 1], sel.key[j - 1], incoming)),
+                                     sel.held[j].eq(Mux(below[j - 1], sel.held[j - 1], 1))]
+        # Output stage: the popped key's dst slot is read from the assignment
+        # memory; it runs outside the FSM so a pair may wait under
+        # back-pressure while the next scan runs.
+        sel.pop_valid = Signal(name="sel_pop_valid")
+        pop_ready = Signal(name="sel_pop_ready")
+        sel.out_ce = stall_pipeline(m, sel.pop_valid, pop_ready, self.pairs.valid, self.pairs.ready, 1,
+                                    name="out")
+        sel.pop = Signal(name="sel_pop")
+        m.d.comb += sel.pop.eq(sel.pop_valid & pop_ready)
+        sel.src = sel.key[0][:tw]
+        out_src = register(m, sel.src, ce=sel.out_ce, name="out_src")
+        sel.last_now = Signal(name="sel_last_now")
+        m.d.comb += sel.last_now.eq(sel.remaining == 1)
+        out_last = register(m, sel.last_now, ce=sel.out_ce, name="out_last")
+        m.d.comb += [self.pairs.payload.src.eq(out_src),
+                     self.pairs.payload.dst.eq(Array(run.dst_token)[mem.asg_rd.data]),
+                     self.pairs.payload.last.eq(out_last)]
+        return sel
+
+    def _stream_topk_states(self, m, mem, run, sel):
+        """TOPK_SCAN (N keys through the buffer, N + 1 cycles) and TOPK_EMIT
+        (pop min(K_B, keys left) as pairs), repeated until k' pairs are out;
+        TOPK_DRAIN waits for the last pair to be taken."""
+        n, kb = self._num_tokens, self._topk_buffer
+        restart = self._restart(run)
+        # The output stage's assignment read, in every state that may hold a pair.
+        hold = [mem.asg_rd.addr.eq(sel.src), mem.asg_rd.en.eq(sel.out_ce)]
+        with m.State("TOPK_SCAN"):
+            m.d.comb += hold
+            m.d.comb += mem.key_rd.addr.eq(run.phase)
+            m.d.sync += [run.phase.eq(run.phase + 1), sel.insert_index.eq(run.phase),
+                         sel.insert.eq(run.phase < n)]
+            with m.If(run.phase == n):
+                m.d.sync += [*restart, sel.popped.eq(0), sel.insert.eq(0)]
+                m.next = "TOPK_EMIT"
+        with m.State("TOPK_EMIT"):
+            m.d.comb += hold
+            m.d.comb += sel.pop_valid.eq(sel.popped < sel.quota)
+            with m.If(sel.pop):
+                m.d.sync += [sel.key[j].eq(sel.key[j + 1]) for j in range(kb - 1)]
+                m.d.sync += [sel.held[j].eq(sel.held[j + 1]) for j in range(kb - 1)]
+                m.d.sync += [sel.held[kb - 1].eq(0), sel.popped.eq(sel.popped + 1),
+                             sel.thresh.eq(sel.key[0]), sel.thresh_valid.eq(1),
+                             sel.remaining.eq(sel.remaining - 1)]
+                with m.If(sel.popped + 1 == sel.quota):
+                    with m.If(sel.last_now):
+                        m.next = "TOPK_DRAIN"
+                    with m.Else():
+                        m.d.sync += [v.eq(0) for v in sel.held]
+                        m.next = "TOPK_SCAN"
+        with m.State("TOPK_DRAIN"):
+            m.d.comb += hold
+            with m.If(self.pairs.valid & self.pairs.ready & self.pairs.payload.last):
+                m.next = "IDLE"

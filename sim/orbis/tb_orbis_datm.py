@@ -103,7 +103,8 @@ def _queue(tb, runs, rng):
 def _budget(runs, results, idle, bp):
     p = env.params()
     budget = sum(datm_cycles(p["NUM_TOKENS"], p["CHANNELS"], p["NUM_DST"], p["CH_LANES"], g.iterations,
-                             r["k"], topk_register_every=p["TOPK_REGISTER_EVERY"]) for r, g in zip(runs, results))
+                             r["k"], topk_register_every=p["TOPK_REGISTER_EVERY"],
+                            topk_buffer=p.get("TOPK_BUFFER", 0)) for r, g in zip(runs, results))
     return int(budget / max(0.05, (1 - idle) * (1 - bp)) * 3) + 2000
 
 
@@ -146,7 +147,8 @@ async def cycle_model(dut):
             ppos += len(g.pairs)
             end = max(end, psink.cycles[ppos - 1])
         model = datm_cycles(p["NUM_TOKENS"], p["CHANNELS"], p["NUM_DST"], p["CH_LANES"], g.iterations, r["k"],
-                            topk_register_every=p["TOPK_REGISTER_EVERY"])
+                            topk_register_every=p["TOPK_REGISTER_EVERY"],
+                            topk_buffer=p.get("TOPK_BUFFER", 0))
         measured.append({"cycles": end - start, "model": model, "iterations": g.iterations,
                          "k": r["k"], "pairs": len(g.pairs)})
     env.report(runs=measured)
