@@ -82,12 +82,19 @@ def _evaluate(cfg: AcceleratorConfig, recs: dict, scale: float = 1.0) -> dict | 
     logic = sum(recs[u]["area_um2"] * n for u, n in cfg.parts.items())
     over = sum(recs[u]["area_um2"] * cfg.parts[u] for u in cfg.overhead)
     buffers = buffer_area(scale) if cfg.buffers else 0.0
+    mems = {name: sram_area(depth, width).area_um2 for name, depth, width, _ in cfg.memories}
+    mem_over = sum(mems[name] for name, _, _, over_ in cfg.memories if over_)
+    extra = {}
+    if cfg.memories:
+        total = logic + buffers + sum(mems.values())
+        extra = {"memories_um2": mems, "share_with_memories": (over + mem_over) / total,
+                 "logic_share_with_memories": over / total}
     return {
         "name": cfg.name, "paper": cfg.paper, "paper_ratio": cfg.paper_ratio,
         "parts": {u: {"count": n, "area_um2": recs[u]["area_um2"]} for u, n in cfg.parts.items()},
         "overhead_um2": over, "logic_um2": logic, "buffers_um2": buffers,
         "share_of_logic": over / logic, "share_with_buffers": over / (logic + buffers),
-        "sram_fraction": buffers / (logic + buffers),
+        "sram_fraction": buffers / (logic + buffers), **extra,
     }
 
 
@@ -179,6 +186,11 @@ def _rollup_markdown(roll: dict) -> str:
             continue
         lines.append(f"| {c['name']} | {c['overhead_um2']:,.0f} | {c['logic_um2']:,.0f} | {_pct(c['share_of_logic'])} | "
                      f"{_pct(c['share_with_buffers'])} | {_pct(c['sram_fraction'])} | {c['paper']} |")
+    for c in roll["configs"]:
+        if c.get("memories_um2"):
+            mems = ", ".join(f"{name} {area:,.0f} µm²" for name, area in c["memories_um2"].items())
+            lines += ["", f"{c['name']}: {mems}; CCU + DTSM logic = {_pct(c['logic_share_with_memories'])} and "
+                          f"with these memories {_pct(c['share_with_memories'])} of logic + buffers + memories."]
     lines += ["", "Ratios between best-mapped units (mapping of numerator / denominator in brackets).", "",
               "| ratio | ours | paper / target | numerator for the paper's ratio |", "|---|---:|---|---:|"]
     for p in roll["pairs"]:

@@ -31,11 +31,20 @@ class AcceleratorConfig:
     parts: dict = field(default_factory=dict)  # unit name -> instance count
     overhead: tuple = ()  # units whose share is reported
     buffers: bool = True  # price the default buffers beside the logic
+    # Memories of the design itself, priced by synth.sram: (name, depth, width bits, counts as overhead).
+    memories: tuple = ()
 
 
 CONFIGS: tuple[AcceleratorConfig, ...] = (
     AcceleratorConfig("RADiT", "CCU + DTSM = 0.3 % of RADiT (64x64 array, SRAM about 85 %)", 0.003,
                       {"systolic_array": 1, "ccu_compare": 1, "dtsm": 1}, ("ccu_compare", "dtsm")),
+    # The radit_accelerator top as the digits-DiT bench builds it (16x16 array, 16-byte streams,
+    # docs/SPEC.md "RADiT accelerator"): its code memory (12 blocks x 256 beats of 16 codes) and
+    # reuse memory (12 blocks x 512 beats of 128 bits + tlast) beside the CCU and DTSM.
+    AcceleratorConfig("RADiT accelerator", "CCU + DTSM (+ code and reuse memories) of radit_accelerator; "
+                      "paper: CCU + DTSM = 0.3 %", 0.003,
+                      {"systolic_array": 1, "ccu_compare": 1, "dtsm": 1}, ("ccu_compare", "dtsm"),
+                      memories=(("code memory", 3072, 64, True), ("reuse memory", 6144, 129, True))),
     AcceleratorConfig("Ditto", "Defo unit about 0.01 % of Ditto (39,398 A4W8 PE lanes)", 0.0001,
                       {"ditto_compute_unit": DITTO_CUS, "ditto_encoder": DITTO_CUS, "defo_unit": 1},
                       ("defo_unit",)),

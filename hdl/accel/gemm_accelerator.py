@@ -15,7 +15,7 @@ from ..systolic.array import emit_grid
 from .gemm_commands import COMMANDS, ID_MAGIC, VERSION, regmap
 from .gemm_core import GemmCore
 
-__all__ = ["GemmAccelerator", "emit_gemm_accelerator"]
+__all__ = ["CoreParameters", "GemmAccelerator", "emit_gemm_accelerator"]
 
 
 def emit_gemm_accelerator(component, out_dir, name):
@@ -29,9 +29,42 @@ def emit_gemm_accelerator(component, out_dir, name):
     return [top] + grid
 
 
+class CoreParameters:
+    """The GEMM core's parameters as read-only properties of a top that keeps
+    them in ``self._params`` (every accelerator top built on the core)."""
+
+    @property
+    def rows(self):
+        return self._params["rows"]
+
+    @property
+    def cols(self):
+        return self._params["cols"]
+
+    @property
+    def a_depth(self):
+        return self._params["a_depth"]
+
+    @property
+    def w_depth(self):
+        return self._params["w_depth"]
+
+    @property
+    def acc_depth(self):
+        return self._params["acc_depth"]
+
+    @property
+    def queue_depth(self):
+        return self._params["queue_depth"]
+
+    @property
+    def stream_bytes(self):
+        return self._params["stream_bytes"]
+
+
 @unit("gemm_accelerator", golden="golden.accel.run", testbench="sim.accel.tb_gemm_accelerator",
       emit=emit_gemm_accelerator, synth={"flatten": False}, sim={"public": "top"})
-class GemmAccelerator(wiring.Component):
+class GemmAccelerator(CoreParameters, wiring.Component):
     """INT8 GEMM accelerator: commands from a queue move data between AXI4-Stream
     and scratchpads, run tiled products on the systolic array and requantize.
 
@@ -90,34 +123,6 @@ class GemmAccelerator(wiring.Component):
             "m_axis": Out(axis_signature(params["stream_bytes"])),
             "irq": Out(1),
         })
-
-    @property
-    def rows(self):
-        return self._params["rows"]
-
-    @property
-    def cols(self):
-        return self._params["cols"]
-
-    @property
-    def a_depth(self):
-        return self._params["a_depth"]
-
-    @property
-    def w_depth(self):
-        return self._params["w_depth"]
-
-    @property
-    def acc_depth(self):
-        return self._params["acc_depth"]
-
-    @property
-    def queue_depth(self):
-        return self._params["queue_depth"]
-
-    @property
-    def stream_bytes(self):
-        return self._params["stream_bytes"]
 
     @property
     def core(self):
