@@ -656,8 +656,9 @@ class OrbisDATM(wiring.Component):
         sel.thresh_valid = Signal(name="sel_thresh_v")
         sel.remaining = Signal(range(self._num_tokens + 1), name="sel_left")
         sel.popped = Signal(range(kb + 1), name="sel_popped")
+        # Pops of this pass, fixed when the scan ends: ``remaining`` falls with
+        # every pop, and a bound that followed it would end the pass early.
         sel.quota = Signal(range(kb + 1), name="sel_quota")
-        m.d.comb += sel.quota.eq(Mux(sel.remaining > kb, kb, sel.remaining))
         sel.insert = Signal(name="sel_insert")
         sel.insert_index = Signal(tw, name="sel_index")
         incoming = Signal(tw + dw, name="sel_in")
@@ -708,7 +709,8 @@ class OrbisDATM(wiring.Component):
             m.d.sync += [run.phase.eq(run.phase + 1), sel.insert_index.eq(run.phase),
                          sel.insert.eq(run.phase < n)]
             with m.If(run.phase == n):
-                m.d.sync += [*restart, sel.popped.eq(0), sel.insert.eq(0)]
+                m.d.sync += [*restart, sel.popped.eq(0), sel.insert.eq(0),
+                             sel.quota.eq(Mux(sel.remaining > kb, kb, sel.remaining))]
                 m.next = "TOPK_EMIT"
         with m.State("TOPK_EMIT"):
             m.d.comb += hold
