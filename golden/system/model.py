@@ -34,6 +34,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from golden.accel import Config as GemmConfig
+from golden.accel import Gemm
+from golden.accel import command_cycles as gemm_command_cycles
 from golden.ditto import FULL, LOW, ZERO, classify, differences, itc_cycles, pack_cycles
 from golden.orbis import datm_cycles, ogm_schedule
 from golden.systolic import cycles as systolic_cycle_model
@@ -43,7 +46,7 @@ from .energy import EnergyTable
 
 __all__ = ["Cost", "systolic_cycles", "array_compute_cycles", "array_layer", "DittoRowStats", "row_stats",
            "mix_row_stats", "ditto_layer", "itc_layer", "radit_run", "ditto_run", "orbis_run", "energy_table",
-           "expand_skip", "validate_cycles", "ACC_BITS"]
+           "expand_skip", "validate_cycles", "gemm_top_cycles", "ACC_BITS"]
 
 ACC_BITS = 32  # INT32 / FP32 partial sums (docs/SPEC.md "Systolic array", "FP16")
 
@@ -53,6 +56,21 @@ CycleModel = Callable[[int, int, int, int, int], int]
 def systolic_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
     """The default cycle model: ``golden.systolic.cycles(...).total``."""
     return systolic_cycle_model(int(m), int(k), int(n), int(rows), int(cols)).total
+
+
+def gemm_top_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
+    """The GEMM accelerator top's cycles for one product: its GEMM command's
+    execution (the ``GEMM_CYCLES`` counter, docs/SPEC.md "GEMM core", "Cycle
+    schedule"), K and N zero-padded to whole tiles as the host pads them.
+
+    The RTL is held to this model in co-simulation (tests/test_accel_gemm.py
+    with :func:`validate_cycles`); passed as ``cycle_model`` it runs the system
+    model on the top instead of the bare array (fetch, decode, the first
+    scratchpad read and the accumulator write-back included)."""
+    rows, cols = int(rows), int(cols)
+    cmd = Gemm(int(m), -(-int(k) // rows) * rows, -(-int(n) // cols) * cols, 0, 0, 0)
+    # command_cycles counts the command's fetch and decode; GEMM_CYCLES does not.
+    return gemm_command_cycles(cmd, GemmConfig(rows=rows, cols=cols)) - 2
 
 
 def energy_table(acc: Accelerator) -> EnergyTable:
