@@ -286,6 +286,12 @@ def test_fp32_to_fp16_ports(lanes):
     assert ports(c) == {**stream("i", 32 * lanes, "in"), **stream("o", 16 * lanes, "out")}
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_fp16_to_fp32_ports(lanes):
+    c = build("fp16_to_fp32", lanes=lanes)
+    assert ports(c) == {**stream("i", 16 * lanes, "in"), **stream("o", 32 * lanes, "out")}
+
+
 # ---------------------------------------------------------------------------- Tops
 
 @pytest.mark.parametrize("params, data_bits", [({}, 32), ({"data_bytes": 8, "queue_depth": 6}, 64)])
