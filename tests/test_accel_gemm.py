@@ -160,6 +160,18 @@ def test_rtl_small(cosim):
     assert res["tests"] == len(CASES)
 
 
+FP16_CASES = ["registers", "gemm_end_to_end", "fp16_accumulate_and_vector", "backpressure_and_protocol",
+              "soft_reset_mid_traffic"]
+
+
+@pytest.mark.cosim
+def test_rtl_small_fp16(cosim):
+    """The FP16 datapath at 4x4 in one build: shapes, accumulate onto corners,
+    K split, vector ops, back-pressure, soft reset, bit- and cycle-exact."""
+    res = cosim("gemm_accelerator", {**SMALL, "DTYPE": "fp16"}, testcase=FP16_CASES)
+    assert res["tests"] == len(FP16_CASES)
+
+
 @pytest.mark.slow
 @pytest.mark.cosim
 def test_rtl_16x16(cosim):
