@@ -304,6 +304,7 @@ def test_axi_shell_demo_ports(params, data_bits):
 @pytest.mark.parametrize("params, data_bits", [
     ({}, 128),
     ({"rows": 4, "cols": 8, "a_depth": 16, "w_depth": 32, "acc_depth": 8, "queue_depth": 4, "stream_bytes": 4}, 32),
+    ({"rows": 4, "cols": 8, "stream_bytes": 4, "dtype": "fp16"}, 32),
 ])
 def test_gemm_accelerator_ports(params, data_bits):
     c = build("gemm_accelerator", **params)
