@@ -91,17 +91,22 @@ class VectorUnit(wiring.Component):
     def dtype(self):
         return self._dtype
 
-    def elaborate(self, platform):
-        if self._dtype == "fp16":
-            return self._elaborate_fp16()
-        m = Module()
-        cfg = self.cfg
+    def _pipeline(self, m):
+        """The three-stage stall control and the ``last`` flag beside it; the stage enable."""
         ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, VECTOR_LATENCY,
                             name="vec")
         last1 = register(m, self.i.payload.last, ce=ce, name="last1")
         last2 = register(m, last1, ce=ce, name="last2")
         last3 = register(m, last2, ce=ce, name="last3")
         m.d.comb += self.o.payload.last.eq(last3)
+        return ce
+
+    def elaborate(self, platform):
+        if self._dtype == "fp16":
+            return self._elaborate_fp16()
+        m = Module()
+        cfg = self.cfg
+        ce = self._pipeline(m)
         shift = cfg.shift
         # (1 << shift) - 1 and (1 << (shift - 1)): the bits below the result and the half bit.
         below = Signal(64, name="below_mask")
@@ -139,12 +144,7 @@ class VectorUnit(wiring.Component):
     def _elaborate_fp16(self):
         m = Module()
         cfg = self.cfg
-        ce = stall_pipeline(m, self.i.valid, self.i.ready, self.o.valid, self.o.ready, VECTOR_LATENCY,
-                            name="vec")
-        last1 = register(m, self.i.payload.last, ce=ce, name="last1")
-        last2 = register(m, last1, ce=ce, name="last2")
-        last3 = register(m, last2, ce=ce, name="last3")
-        m.d.comb += self.o.payload.last.eq(last3)
+        ce = self._pipeline(m)
         bound = cfg.clip[:15]
         for n in range(self._lanes):
             acc = self.i.payload.acc[n]
