@@ -212,6 +212,24 @@ def test_rtl_rejects_bad_parameters():
         GemmAccelerator(dtype=16)
 
 
+def test_fp16_building_blocks_check_their_parameters():
+    from hdl.accel.gemm_datapath import VectorUnit
+    from hdl.common.scratchpad import Accumulator
+
+    assert Accumulator(depth=4, lanes=2, arith="fp32").arith == "fp32" and Accumulator(depth=4).arith == "int"
+    with pytest.raises(ValueError, match="arith"):
+        Accumulator(depth=4, arith="fp16")
+    with pytest.raises(TypeError, match="arith"):
+        Accumulator(depth=4, arith=1)
+    with pytest.raises(ValueError, match="lane_bits"):
+        Accumulator(depth=4, lane_bits=16, arith="fp32")
+    vec = VectorUnit(lanes=2, dtype="fp16")
+    assert vec.dtype == "fp16" and set(vec.cfg.signature.members) == {"bias", "residual", "relu", "clip"}
+    assert "mult" in VectorUnit(lanes=2).cfg.signature.members
+    with pytest.raises(ValueError, match="dtype"):
+        VectorUnit(dtype="fp32")
+
+
 def test_fp16_command_format_and_datapath_register():
     from hdl.accel.gemm_accelerator import GemmAccelerator
     from hdl.accel.gemm_commands import COMMANDS, COMMANDS_FP16
@@ -279,8 +297,8 @@ def test_rtl_small(cosim):
     assert res["tests"] == len(CASES)
 
 
-FP16_CASES = ["registers", "gemm_end_to_end", "fp16_accumulate_and_vector", "backpressure_and_protocol",
-              "soft_reset_mid_traffic"]
+FP16_CASES = ["registers", "gemm_end_to_end", "fp16_accumulate_and_vector", "bad_commands",
+              "backpressure_and_protocol", "soft_reset_mid_traffic"]
 
 
 @pytest.mark.cosim
@@ -288,6 +306,16 @@ def test_rtl_small_fp16(cosim):
     """The FP16 datapath at 4x4 in one build: shapes, accumulate onto corners,
     K split, vector ops, back-pressure, soft reset, bit- and cycle-exact."""
     res = cosim("gemm_accelerator", {**SMALL, "DTYPE": "fp16"}, testcase=FP16_CASES)
+    assert res["tests"] == len(FP16_CASES)
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_rtl_16x16_fp16(cosim):
+    """The FP16 datapath in the bench configuration (16x16, 16-byte streams)."""
+    from reports.gemm_accelerator import BENCH
+
+    res = cosim("gemm_accelerator", {**BENCH, "DTYPE": "fp16"}, testcase=FP16_CASES)
     assert res["tests"] == len(FP16_CASES)
 
 
