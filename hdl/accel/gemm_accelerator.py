@@ -31,7 +31,9 @@ def emit_gemm_accelerator(component, out_dir, name):
 
 class CoreParameters:
     """The GEMM core's parameters as read-only properties of a top that keeps
-    them in ``self._params`` (every accelerator top built on the core)."""
+    them in ``self._params`` (every accelerator top built on the core),
+    ``dtype`` included; a top whose core is INT8 only overrides ``dtype``
+    (``radit_accelerator``)."""
 
     @property
     def rows(self):
