@@ -15,6 +15,12 @@ Memories (one row per address):
 * ``ACC``: accumulator, COLS INT32 per row; N tile ``nt`` of an (M x N)
   result is rows ``acc + nt*M + i``. A bias is one ACC row per N tile.
 
+With ``Config.dtype == "fp16"`` (docs/SPEC.md "GEMM core", "FP16 datapath")
+the layouts are the same with binary16 lanes in A and W and binary32 lanes in
+ACC; every memory holds bit patterns (unsigned integers), the products follow
+the accumulation order of docs/SPEC.md "FP16" (:func:`gemm_fp16`) and the
+vector unit is :func:`vector_op_fp16`.
+
 :func:`layout_a`, :func:`layout_w`, :func:`unlayout_acc` and
 :func:`unlayout_a` convert between matrices and these row layouts.
 """
@@ -26,12 +32,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import fp16 as fp
+from .systolic import DTYPES
 from .systolic import cycles as array_cycles
 from .systolic import matmul, wrap
 
 __all__ = ["Config", "Load", "Store", "Gemm", "Vector", "Unknown", "Accelerator", "Result", "run",
-           "requantize", "vector_op", "layout_a", "layout_w", "unlayout_a", "unlayout_acc", "to_bytes",
-           "from_bytes", "command_cycles", "gemm_utilisation", "FIELD_MAX"]
+           "requantize", "vector_op", "vector_op_fp16", "gemm_fp16", "layout_a", "layout_w", "unlayout_a",
+           "unlayout_acc", "to_bytes", "from_bytes", "command_cycles", "gemm_utilisation", "FIELD_MAX"]
 
 FIELD_MAX = (1 << 16) - 1  # command size and address fields are 16 bits
 
@@ -44,12 +52,25 @@ class Config:
     w_depth: int = 1024
     acc_depth: int = 1024
     stream_bytes: int = 16
+    dtype: str = "int8"
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, not {self.dtype!r}")
+
+    @property
+    def fp16(self) -> bool:
+        return self.dtype == "fp16"
 
     def lanes(self, mem: str) -> int:
         return {"A": self.rows, "W": self.cols, "ACC": self.cols}[mem]
 
     def lane_bytes(self, mem: str) -> int:
-        return 4 if mem == "ACC" else 1
+        """Bytes per lane: ACC 4 (INT32 / binary32); A and W 1 (INT8) or 2 (binary16)."""
+        return 4 if mem == "ACC" else (2 if self.fp16 else 1)
+
+    def lane_bits(self, mem: str) -> int:
+        return 8 * self.lane_bytes(mem)
 
     def depth(self, mem: str) -> int:
         return {"A": self.a_depth, "W": self.w_depth, "ACC": self.acc_depth}[mem]
@@ -107,6 +128,7 @@ class Vector:
     clip_lo: int = -128
     clip_hi: int = 127
     to_stream: bool = False
+    clip_fp16: int = 0x7C00   # FP16 datapath only: |y| bound, a binary16 pattern (+inf: none)
 
 
 @dataclass(frozen=True)
@@ -143,6 +165,52 @@ def vector_op(acc, op: Vector, bias=None, residual=None) -> np.ndarray:
     return np.minimum(np.maximum(q, op.clip_lo), op.clip_hi)
 
 
+def vector_op_fp16(acc, op: Vector, bias=None, residual=None) -> np.ndarray:
+    """The FP16 datapath's vector unit on (rows x COLS) binary32 patterns
+    (docs/SPEC.md "GEMM core", "FP16 datapath"), per lane in order:
+
+    1. bias: ``x = fl32(acc + bias)`` (binary32 RNE) if ``bias``;
+    2. residual: ``x = fl32(x + fp32(res))`` (the binary16 residual widened
+       exactly) if ``residual``;
+    3. ``y = fp16(x)``: the one rounding to binary16 (RNE, |x| >= 65520 to
+       infinity, NaN canonical 0x7E00);
+    4. ReLU: every ``y`` with the sign bit set (-0 included) becomes +0 if ``relu``;
+    5. clip: a non-NaN ``y`` with ``|y| > |clip_fp16|`` becomes ``±|clip_fp16|``
+       (its own sign): 0x7C00 (the default) clips nothing, 0x7BFF saturates
+       at the largest finite value.
+
+    ``mult``, ``shift``, ``clip_lo`` and ``clip_hi`` are INT8-only and ignored.
+    Returns binary16 patterns (int64).
+    """
+    x = np.asarray(acc, dtype=np.int64).astype(np.uint32)
+    if op.bias:
+        x = fp.fp32_add(x, np.asarray(bias, dtype=np.int64).astype(np.uint32))
+    if op.residual:
+        x = fp.fp32_add(x, fp.fp16_to_fp32(np.asarray(residual, dtype=np.int64).astype(np.uint16)))
+    y = fp.fp32_to_fp16(x).astype(np.int64)
+    if op.relu:
+        y = np.where(y & 0x8000, 0, y)
+    bound = int(op.clip_fp16) & 0x7FFF
+    mag = y & 0x7FFF
+    nan = mag > 0x7C00
+    return np.where(~nan & (mag > bound), (y & 0x8000) | bound, y)
+
+
+def gemm_fp16(a_bits, w_bits, rows: int, acc_bits=None) -> np.ndarray:
+    """(M x K) @ (K x N) on binary16 patterns as the FP16 datapath computes it
+    (docs/SPEC.md "FP16"): each K tile of ``rows``'s column sums (from +0.0, k
+    in order, binary32 RNE) added in tile order onto ``acc_bits`` (binary32
+    patterns, GEMM with ``accumulate``) or, without it, the first tile's sums
+    stored as is. Returns binary32 patterns (int64)."""
+    a = fp.f16(np.asarray(a_bits, dtype=np.int64) & 0xFFFF)
+    w = fp.f16(np.asarray(w_bits, dtype=np.int64) & 0xFFFF)
+    acc = None if acc_bits is None else np.asarray(acc_bits, dtype=np.int64).astype(np.uint32)
+    for k0 in range(0, a.shape[1], rows):
+        part = matmul(a[:, k0:k0 + rows], w[k0:k0 + rows], dtype="fp16").view(np.uint32)
+        acc = part if acc is None else fp.fp32_add(acc, part)
+    return acc.astype(np.int64)
+
+
 # --- row layouts ---------------------------------------------------------------
 
 def layout_a(a, rows: int) -> np.ndarray:
@@ -177,13 +245,18 @@ def unlayout_acc(rows_data, m: int, n: int, cols: int) -> np.ndarray:
 
 
 def to_bytes(rows_data, lane_bytes: int) -> bytes:
-    """Rows of signed lanes -> the stream's bytes (lane 0 first, little-endian lanes)."""
-    dtype = {1: "<i1", 4: "<i4"}[lane_bytes]
-    return np.asarray(rows_data, dtype=np.int64).astype(dtype).tobytes()
+    """Rows of lanes (signed integers or bit patterns) -> the stream's bytes
+    (lane 0 first, little-endian lanes; each lane's low ``lane_bytes`` bytes)."""
+    mask = (1 << (8 * lane_bytes)) - 1
+    dtype = {1: "<u1", 2: "<u2", 4: "<u4"}[lane_bytes]
+    return (np.asarray(rows_data, dtype=np.int64) & mask).astype(dtype).tobytes()
 
 
-def from_bytes(raw: bytes, lanes: int, lane_bytes: int) -> np.ndarray:
-    dtype = {1: "<i1", 4: "<i4"}[lane_bytes]
+def from_bytes(raw: bytes, lanes: int, lane_bytes: int, signed: bool = True) -> np.ndarray:
+    """The stream's bytes -> rows of lanes: signed integers, or bit patterns (``signed=False``)."""
+    dtype = {1: "<i1", 2: "<i2", 4: "<i4"}[lane_bytes]
+    if not signed:
+        dtype = dtype.replace("i", "u")
     return np.frombuffer(bytes(raw), dtype=dtype).astype(np.int64).reshape(-1, lanes)
 
 
@@ -221,8 +294,13 @@ def command_cycles(cmd, cfg: Config) -> int:
       weight beat to last result) after one scratchpad read, plus the last
       accumulator write and the completion check: ``T + 3``.
     * VECTOR: read, 3 vector stages, one row per cycle: ``R + 4`` to the A
-      scratchpad; to the stream ``R*g + 5`` (``g = COLS / stream bytes``).
+      scratchpad; to the stream ``R*g + 5`` (``g = COLS * out lane bytes / stream bytes``).
     * A bad command: fetch and decode only (2).
+
+    The FP16 datapath has the same schedule (docs/SPEC.md "FP16 datapath"):
+    the array's latency and the vector unit's three stages do not change, the
+    accumulator adds in binary32 in the same read-modify-write cycle; only the
+    beats per row (``g``) follow the wider lanes.
     """
     if isinstance(cmd, Load):
         return 2 + cmd.rows * cfg.beats_per_row(cmd.mem) + 1
@@ -233,7 +311,7 @@ def command_cycles(cmd, cfg: Config) -> int:
     if isinstance(cmd, Vector):
         r = cmd.m * (cmd.n // cfg.cols)
         if cmd.to_stream:
-            return 2 + r * (cfg.cols // cfg.stream_bytes) + 5
+            return 2 + r * (cfg.cols * cfg.lane_bytes("A") // cfg.stream_bytes) + 5
         return 2 + r + 4
     raise TypeError(f"not a command: {cmd!r}")
 
@@ -293,8 +371,9 @@ class Accelerator:
         mem = self.mem
         if isinstance(cmd, Load):
             data = np.asarray(cmd.data, dtype=np.int64)
-            bits = 32 if cmd.mem == "ACC" else 8
-            mem[cmd.mem][cmd.addr:cmd.addr + cmd.rows] = wrap(data, bits)
+            bits = c.lane_bits(cmd.mem)
+            # INT8 datapath: signed lanes; FP16: bit patterns (unsigned).
+            mem[cmd.mem][cmd.addr:cmd.addr + cmd.rows] = data & ((1 << bits) - 1) if c.fp16 else wrap(data, bits)
         elif isinstance(cmd, Store):
             rows = mem[cmd.mem][cmd.addr:cmd.addr + cmd.rows]
             result.outputs.append(to_bytes(rows, c.lane_bytes(cmd.mem)))
@@ -304,10 +383,17 @@ class Accelerator:
             a = a.reshape(kt, cmd.m, c.rows).transpose(1, 0, 2).reshape(cmd.m, cmd.k)
             w = mem["W"][cmd.w_addr:cmd.w_addr + kt * nt * c.rows]
             w = w.reshape(nt, kt, c.rows, c.cols).transpose(1, 2, 0, 3).reshape(cmd.k, cmd.n)
-            out = matmul(a, w)
-            rows = out.reshape(cmd.m, nt, c.cols).transpose(1, 0, 2).reshape(nt * cmd.m, c.cols)
             region = slice(cmd.acc_addr, cmd.acc_addr + nt * cmd.m)
-            mem["ACC"][region] = wrap(mem["ACC"][region] + rows) if cmd.accumulate else rows
+            if c.fp16:
+                old = None
+                if cmd.accumulate:
+                    old = unlayout_acc(mem["ACC"][region], cmd.m, cmd.n, c.cols)
+                out = gemm_fp16(a, w, c.rows, old)
+                mem["ACC"][region] = out.reshape(cmd.m, nt, c.cols).transpose(1, 0, 2).reshape(nt * cmd.m, c.cols)
+            else:
+                out = matmul(a, w)
+                rows = out.reshape(cmd.m, nt, c.cols).transpose(1, 0, 2).reshape(nt * cmd.m, c.cols)
+                mem["ACC"][region] = wrap(mem["ACC"][region] + rows) if cmd.accumulate else rows
             result.gemm_cycles.append(result.cycles[-1] - 2)
             result.array_busy += cmd.m * kt * nt
         elif isinstance(cmd, Vector):
@@ -316,9 +402,9 @@ class Accelerator:
             acc = mem["ACC"][cmd.acc_addr:cmd.acc_addr + r]
             bias = np.repeat(mem["ACC"][cmd.bias_addr:cmd.bias_addr + nt], cmd.m, axis=0) if cmd.bias else None
             res = mem["A"][cmd.res_addr:cmd.res_addr + r] if cmd.residual else None
-            out = vector_op(acc, cmd, bias, res)
+            out = (vector_op_fp16 if c.fp16 else vector_op)(acc, cmd, bias, res)
             if cmd.to_stream:
-                result.outputs.append(to_bytes(out, 1))
+                result.outputs.append(to_bytes(out, c.lane_bytes("A")))
             else:
                 mem["A"][cmd.dst_addr:cmd.dst_addr + r] = out
 

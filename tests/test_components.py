@@ -45,9 +45,10 @@ OTHER = {
     "fp16_to_int8": {"lanes": 3},
     "int32_to_fp16": {"lanes": 3},
     "fp32_to_fp16": {"lanes": 3},
+    "fp16_to_fp32": {"lanes": 3},
     "axi_shell_demo": {"data_bytes": 8, "queue_depth": 6},
     "gemm_accelerator": {"rows": 4, "cols": 8, "a_depth": 16, "w_depth": 32, "acc_depth": 8, "queue_depth": 4,
-                         "stream_bytes": 4},
+                         "stream_bytes": 4, "dtype": "fp16"},
 }
 
 # Combinations that are legal parameter by parameter but make the unit

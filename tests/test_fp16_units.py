@@ -143,6 +143,17 @@ def test_golden_conversions_to_fp16_round_once():
             assert h == want, (hex(b), hex(h), hex(want))
 
 
+def test_golden_widening_is_exact_on_every_fp16():
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    got = g.fp16_to_fp32(every)
+    for b, x, w in zip(every.tolist(), _exact16(every), got.tolist()):
+        if x is None:
+            frac = b & 0x3FF
+            assert w == (0x7FC00000 if frac else (0x7F800000 | (b >> 15) << 31)), hex(b)
+        else:
+            assert Fraction(float(g.f32(np.uint32(w))[()])) == x and w >> 31 == b >> 15, hex(b)
+
+
 def test_int32_conversion_rejects_out_of_range():
     with pytest.raises(ValueError):
         g.int32_to_fp16([1 << 31])
@@ -156,7 +167,7 @@ def test_int32_conversion_rejects_out_of_range():
 LANES = 4
 SLOW_LANES = 16
 
-UNITS = ["fp16_mul", "fp32_add", "fp16_to_int8", "int32_to_fp16", "fp32_to_fp16"]
+UNITS = ["fp16_mul", "fp32_add", "fp16_to_int8", "int32_to_fp16", "fp32_to_fp16", "fp16_to_fp32"]
 
 
 @pytest.mark.parametrize("name", UNITS)
@@ -186,7 +197,7 @@ class FPBundle(wiring.Component):
     """Every streaming FP unit side by side, ports prefixed by the unit name.
 
     A test fixture, not a unit: each Verilator build costs about as much as the
-    whole simulation of a unit, so the default set builds the five units once.
+    whole simulation of a unit, so the default set builds the six units once.
     """
 
     def __init__(self, *, lanes=LANES):
@@ -208,18 +219,19 @@ class FPBundle(wiring.Component):
 
 @pytest.mark.cosim
 def test_rtl_fp_units_bit_exact(cosim):
-    """All five units in one build, side by side: 2 x 10^4 seeded random vectors
-    and the corners each, every binary16 pattern through the multiplier and the
-    quantizer, under gaps and back-pressure. The long boundary sweeps of the
+    """All six units in one build, side by side: 2 x 10^4 seeded random vectors
+    and the corners each, every binary16 pattern through the multiplier, the
+    quantizer and the widening, under gaps and back-pressure. The long boundary sweeps of the
     two conversions (every binary16 value and its midpoints, every integer in
     [-70000, 70000]: 4 x 10^5 vectors of the same lanes) are the slow set's
     (test_rtl_fp_unit_alone)."""
     res = cosim("test_fp_bundle", {"LANES": LANES}, args={"random": 20_000, "exhaustive": ["fp16_mul", "fp32_add",
-                                                                                         "fp16_to_int8"],
+                                                                                         "fp16_to_int8", "fp16_to_fp32"],
                                                           "idle": 0.2, "backpressure": 0.3})
     counts = res["result"]["vectors"]
     assert sorted(counts) == sorted(UNITS) and min(counts.values()) >= 20_000
     assert counts["fp16_to_int8"] >= 2 * 65536 and counts["fp16_mul"] >= 65536
+    assert counts["fp16_to_fp32"] >= 65536 + 20_000
 
 
 @pytest.mark.slow
@@ -229,7 +241,8 @@ def test_rtl_fp_unit_alone(cosim, name):
     """Each unit as registered (its own top level and ports)."""
     res = cosim(name, {"LANES": LANES}, args={"random": 20_000, "exhaustive": True,
                                               "idle": 0.2, "backpressure": 0.3})
-    assert res["result"]["vectors"][name] >= {"int32_to_fp16": 160_000, "fp32_to_fp16": 330_000}.get(name, 20_000)
+    assert res["result"]["vectors"][name] >= {"int32_to_fp16": 160_000, "fp32_to_fp16": 330_000,
+                                              "fp16_to_fp32": 85_000}.get(name, 20_000)
 
 
 @pytest.mark.slow

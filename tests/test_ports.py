@@ -286,6 +286,12 @@ def test_fp32_to_fp16_ports(lanes):
     assert ports(c) == {**stream("i", 32 * lanes, "in"), **stream("o", 16 * lanes, "out")}
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_fp16_to_fp32_ports(lanes):
+    c = build("fp16_to_fp32", lanes=lanes)
+    assert ports(c) == {**stream("i", 16 * lanes, "in"), **stream("o", 32 * lanes, "out")}
+
+
 # ---------------------------------------------------------------------------- Tops
 
 @pytest.mark.parametrize("params, data_bits", [({}, 32), ({"data_bytes": 8, "queue_depth": 6}, 64)])
@@ -298,6 +304,7 @@ def test_axi_shell_demo_ports(params, data_bits):
 @pytest.mark.parametrize("params, data_bits", [
     ({}, 128),
     ({"rows": 4, "cols": 8, "a_depth": 16, "w_depth": 32, "acc_depth": 8, "queue_depth": 4, "stream_bytes": 4}, 32),
+    ({"rows": 4, "cols": 8, "stream_bytes": 4, "dtype": "fp16"}, 32),
 ])
 def test_gemm_accelerator_ports(params, data_bits):
     c = build("gemm_accelerator", **params)

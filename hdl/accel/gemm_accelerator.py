@@ -12,7 +12,7 @@ from ..common.scratchpad import compact_memory_init
 from ..common.axi import AXI4LiteRegisters, axi_lite_signature, axis_signature
 from ..registry import unit
 from ..systolic.array import emit_grid
-from .gemm_commands import COMMANDS, ID_MAGIC, VERSION, regmap
+from .gemm_commands import DTYPE_CODES, ID_MAGIC, VERSION, regmap
 from .gemm_core import GemmCore
 
 __all__ = ["CoreParameters", "GemmAccelerator", "emit_gemm_accelerator"]
@@ -31,7 +31,9 @@ def emit_gemm_accelerator(component, out_dir, name):
 
 class CoreParameters:
     """The GEMM core's parameters as read-only properties of a top that keeps
-    them in ``self._params`` (every accelerator top built on the core)."""
+    them in ``self._params`` (every accelerator top built on the core),
+    ``dtype`` included; a top whose core is INT8 only overrides ``dtype``
+    (``radit_accelerator``)."""
 
     @property
     def rows(self):
@@ -61,12 +63,18 @@ class CoreParameters:
     def stream_bytes(self):
         return self._params["stream_bytes"]
 
+    @property
+    def dtype(self):
+        """The core's datapath type: ``"int8"`` or ``"fp16"``."""
+        return self._params["dtype"]
+
 
 @unit("gemm_accelerator", golden="golden.accel.run", testbench="sim.accel.tb_gemm_accelerator",
       emit=emit_gemm_accelerator, synth={"flatten": False}, sim={"public": "top"})
 class GemmAccelerator(CoreParameters, wiring.Component):
-    """INT8 GEMM accelerator: commands from a queue move data between AXI4-Stream
-    and scratchpads, run tiled products on the systolic array and requantize.
+    """INT8 (or FP16) GEMM accelerator: commands from a queue move data between
+    AXI4-Stream and scratchpads, run tiled products on the systolic array and
+    requantize (FP16: convert to binary16).
 
     Parameters
     ----------
@@ -82,12 +90,16 @@ class GemmAccelerator(CoreParameters, wiring.Component):
         Commands the queue holds (default 16).
     stream_bytes : int
         AXI4-Stream ``tdata`` bytes, a power of two dividing ``rows`` and ``cols`` (default 16).
+    dtype : str
+        ``"int8"`` (default) or ``"fp16"``: binary16 A/W lanes, binary32 ACC
+        lanes, FP16 array, binary32 accumulation, FP16 vector unit; the
+        commands are ``COMMANDS_FP16`` (docs/SPEC.md "GEMM core", "FP16 datapath").
 
     Members
     -------
     s_axil : ``In(axi_lite_signature(12))``
-        Registers (``REGMAP``): ID, VERSION, ARRAY, A/W/ACC_DEPTH, CONFIG (ro
-        parameters); CONTROL (wo: start, soft_reset); STATUS (ro: busy, done,
+        Registers (``REGMAP``): ID, VERSION, ARRAY, A/W/ACC_DEPTH, CONFIG,
+        DATAPATH (ro parameters); CONTROL (wo: start, soft_reset); STATUS (ro: busy, done,
         error, error_code); CMD (wo: command word push); QUEUE (ro: fill,
         words); CYCLES, ARRAY_BUSY, STALL, GEMM_CYCLES, COMMANDS (ro counters).
     s_axis : ``In(axis_signature(stream_bytes))``
@@ -107,16 +119,16 @@ class GemmAccelerator(CoreParameters, wiring.Component):
     """
 
     def __init__(self, *, rows=16, cols=16, a_depth=1024, w_depth=1024, acc_depth=1024, queue_depth=16,
-                 stream_bytes=16):
+                 stream_bytes=16, dtype="int8"):
         params = dict(rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth, acc_depth=acc_depth,
-                      queue_depth=queue_depth, stream_bytes=stream_bytes)
+                      queue_depth=queue_depth, stream_bytes=stream_bytes, dtype=dtype)
         probe = GemmCore(**params)  # validates the parameters now
         probe._MustUse__silence = probe.array._MustUse__silence = True
         params = {name: getattr(probe, name) for name in params}   # numpy integers become ints
         self._params = params
         self._core = None
         self.REGMAP = regmap(**params)
-        self.COMMANDS = COMMANDS
+        self.COMMANDS = probe.command_format
         super().__init__({
             "s_axil": In(axi_lite_signature(self.REGMAP.addr_width)),
             "s_axis": In(axis_signature(params["stream_bytes"])),
@@ -155,7 +167,7 @@ class GemmAccelerator(CoreParameters, wiring.Component):
             regs.array.rows.eq(core.rows), regs.array.cols.eq(core.cols),
             regs.a_depth.eq(core.a_depth), regs.w_depth.eq(core.w_depth), regs.acc_depth.eq(core.acc_depth),
             regs.config.stream_bytes.eq(core.stream_bytes), regs.config.queue_depth.eq(core.queue_depth),
-            regs.config.cmd_words.eq(COMMANDS.words),
+            regs.config.cmd_words.eq(self.COMMANDS.words), regs.datapath.dtype.eq(DTYPE_CODES[self.dtype]),
             regs.status.busy.eq(core.busy), regs.status.done.eq(core.done), regs.status.error.eq(core.error),
             regs.status.error_code.eq(core.error_code),
             regs.queue.fill.eq(core.fill), regs.queue.words.eq(core.words),

@@ -4,7 +4,8 @@ the testbench encodes and ``ditgen header`` writes the C header and JSON."""
 
 from ..common.regmap import CommandFormat, Field, Register, RegisterMap
 
-__all__ = ["COMMANDS", "OPCODES", "MEMORIES", "ERRORS", "ID_MAGIC", "VERSION", "regmap"]
+__all__ = ["COMMANDS", "COMMANDS_FP16", "DTYPE_CODES", "OPCODES", "MEMORIES", "ERRORS", "ID_MAGIC", "VERSION",
+           "commands", "regmap"]
 
 OPCODES = {"LOAD": 1, "STORE": 2, "GEMM": 3, "VECTOR": 4}
 # Memory selector of LOAD (destination) and STORE (source).
@@ -16,6 +17,8 @@ ERRORS = {
     "ADDRESS": 3,     # a region that runs past the end of its memory
     "QUEUE_FULL": 4,  # a command pushed while the queue was full (dropped)
 }
+# The DATAPATH register's dtype field (docs/SPEC.md "GEMM core", "FP16 datapath").
+DTYPE_CODES = {"int8": 0, "fp16": 1}
 ID_MAGIC = 0x47454D4D  # "GEMM"
 VERSION = 0x00010000
 
@@ -42,22 +45,42 @@ COMMANDS = CommandFormat("gemm_cmd", 6, [
 ], OPCODES, doc="Six words per command; the sixth push enqueues it. Layouts: A row = ROWS INT8 (one K slice), "
                 "W row = COLS INT8 (one row of a ROWS x COLS weight tile), ACC row = COLS INT32.")
 
+# The FP16 datapath's commands: the same fields (mult, shift, clip_lo and
+# clip_hi are ignored) plus the binary16 clip bound in word 5's upper half.
+# INT8 keeps COMMANDS, so its queue stores no bits it does not use.
+COMMANDS_FP16 = CommandFormat("gemm_cmd", 6, list(COMMANDS.fields) + [
+    Field("clip_fp16", 176, 16, reset=0x7C00,
+          doc="VECTOR (FP16 datapath): |y| bound, a binary16 pattern (its sign ignored): a non-NaN result "
+              "beyond it becomes +-bound; 0x7C00 (+inf) clips nothing, 0x7BFF saturates at 65504"),
+], OPCODES, doc="Six words per command; the sixth push enqueues it. FP16 datapath layouts: A row = ROWS "
+                "binary16, W row = COLS binary16, ACC row = COLS binary32. VECTOR ignores mult, shift, "
+                "clip_lo and clip_hi and clips with clip_fp16.")
 
-def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes):
+
+def commands(dtype="int8"):
+    """The command format of a datapath type."""
+    return COMMANDS_FP16 if dtype == "fp16" else COMMANDS
+
+
+def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes, dtype="int8"):
     """The register map of a configuration (its parameter registers read it back)."""
     ro = "ro"
+    lane = "binary16" if dtype == "fp16" else "INT8"
+    acc = "binary32" if dtype == "fp16" else "INT32"
     return RegisterMap("gemm_accelerator", [
         Register("id", 0x00, 32, ro, "0x47454D4D ('GEMM')", reset=ID_MAGIC),
         Register("version", 0x04, 32, ro, "register map / command format version", reset=VERSION),
         Register("array", 0x08, [Field("rows", 0, 16, reset=rows), Field("cols", 16, 16, reset=cols)], ro,
                  "systolic array size"),
-        Register("a_depth", 0x0C, 32, ro, "input scratchpad rows (ROWS INT8 each)", reset=a_depth),
-        Register("w_depth", 0x10, 32, ro, "weight scratchpad rows (COLS INT8 each)", reset=w_depth),
-        Register("acc_depth", 0x14, 32, ro, "accumulator rows (COLS INT32 each)", reset=acc_depth),
+        Register("a_depth", 0x0C, 32, ro, f"input scratchpad rows (ROWS {lane} each)", reset=a_depth),
+        Register("w_depth", 0x10, 32, ro, f"weight scratchpad rows (COLS {lane} each)", reset=w_depth),
+        Register("acc_depth", 0x14, 32, ro, f"accumulator rows (COLS {acc} each)", reset=acc_depth),
         Register("config", 0x18, [Field("stream_bytes", 0, 8, reset=stream_bytes),
                                   Field("queue_depth", 8, 16, reset=queue_depth),
                                   Field("cmd_words", 24, 8, reset=COMMANDS.words)], ro,
                  "AXI4-Stream bytes per beat, command queue depth, words per command"),
+        Register("datapath", 0x1C, [Field("dtype", 0, 4, reset=DTYPE_CODES[dtype])], ro,
+                 "datapath type: 0 INT8, 1 FP16 (binary16 operands, binary32 sums)"),
         Register("control", 0x20, [Field("start", 0, 1), Field("soft_reset", 1, 1)], "wo",
                  "start: run the queued commands; soft_reset: reset controller, queue, status and counters "
                  "(memories keep their contents)"),

@@ -8,11 +8,11 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from ..common.axi import CommandQueue, axis_signature
-from ..common.params import check_int
+from ..common.params import check_choice, check_int
 from ..common.scratchpad import Accumulator, Scratchpad
 from ..systolic.array import SystolicArray
-from .gemm_commands import COMMANDS, ERRORS, MEMORIES, OPCODES
-from .gemm_datapath import RowSerializer, VectorUnit
+from .gemm_commands import ERRORS, MEMORIES, OPCODES, commands
+from .gemm_datapath import DTYPES, RowSerializer, VectorUnit
 
 __all__ = ["GemmCore"]
 
@@ -34,6 +34,10 @@ class GemmCore(wiring.Component):
         Commands the queue holds.
     stream_bytes : int
         AXI4-Stream bytes per beat: a power of two dividing ROWS and COLS.
+    dtype : str
+        ``"int8"`` (default) or ``"fp16"``: binary16 A and W lanes, binary32
+        ACC lanes, the FP16 array, binary32 accumulation and the FP16 vector
+        unit (docs/SPEC.md "GEMM core", "FP16 datapath").
 
     Members
     -------
@@ -50,7 +54,7 @@ class GemmCore(wiring.Component):
     """
 
     def __init__(self, *, rows=16, cols=16, a_depth=1024, w_depth=1024, acc_depth=1024, queue_depth=16,
-                 stream_bytes=16):
+                 stream_bytes=16, dtype="int8"):
         self._rows = rows = check_int("rows", rows, maximum=256, power_of_two=True)
         self._cols = cols = check_int("cols", cols, maximum=256, power_of_two=True)
         self._a_depth = a_depth = check_int("a_depth", a_depth, minimum=2, maximum=1 << FIELD)
@@ -61,12 +65,14 @@ class GemmCore(wiring.Component):
                                                       power_of_two=True)
         if rows % stream_bytes or cols % stream_bytes:
             raise ValueError(f"stream_bytes ({stream_bytes}) must divide rows ({rows}) and cols ({cols})")
+        self._dtype = check_choice("dtype", dtype, DTYPES)
+        self._commands = commands(dtype)
         # Made here so that the emitter can write its grid module before conversion.
-        self.array = SystolicArray(rows=rows, cols=cols)
+        self.array = SystolicArray(rows=rows, cols=cols, dtype=dtype)
         super().__init__({
             "cmd_word": In(32), "cmd_we": In(1), "start": In(1),
             "busy": Out(1), "done": Out(1), "error": Out(1), "error_code": Out(4),
-            "fill": Out(range(queue_depth + 1)), "words": Out(range(COMMANDS.words)),
+            "fill": Out(range(queue_depth + 1)), "words": Out(range(self._commands.words)),
             "cycles": Out(COUNTER_BITS), "array_busy": Out(COUNTER_BITS), "stall": Out(COUNTER_BITS),
             "gemm_cycles": Out(COUNTER_BITS), "commands": Out(COUNTER_BITS),
             "s_axis": In(axis_signature(stream_bytes)),
@@ -101,22 +107,33 @@ class GemmCore(wiring.Component):
     def stream_bytes(self):
         return self._stream_bytes
 
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def command_format(self):
+        """The command format the queue decodes (:func:`hdl.accel.gemm_commands.commands`)."""
+        return self._commands
+
     def elaborate(self, platform):
         m = Module()
         rows, cols, sb = self._rows, self._cols, self._stream_bytes
-        a_bits, w_bits, acc_bits = 8 * rows, 8 * cols, 32 * cols
+        fp = self._dtype == "fp16"
+        lb = 2 if fp else 1    # bytes per A / W lane (and per VECTOR result lane)
+        a_bits, w_bits, acc_bits = 8 * lb * rows, 8 * lb * cols, 32 * cols
         beat = 8 * sb
         log_rows, log_cols = exact_log2(rows), exact_log2(cols)
 
         m.submodules.array = array = self.array
         m.submodules.spa = spa = Scratchpad(depth=self._a_depth, width=a_bits)
         m.submodules.spw = spw = Scratchpad(depth=self._w_depth, width=w_bits)
-        m.submodules.acc = acc = Accumulator(depth=self._acc_depth, lanes=cols)
-        m.submodules.vec = vec = VectorUnit(lanes=cols)
+        m.submodules.acc = acc = Accumulator(depth=self._acc_depth, lanes=cols, arith="fp32" if fp else "int")
+        m.submodules.vec = vec = VectorUnit(lanes=cols, dtype=self._dtype)
         m.submodules.ser = ser = RowSerializer(row_bits=acc_bits, beat_bits=beat)
 
         # --- command push: words assemble into commands in the queue ------------------
-        m.submodules.queue = queue = CommandQueue(COMMANDS, depth=self._queue_depth)
+        m.submodules.queue = queue = CommandQueue(self._commands, depth=self._queue_depth)
         overflow = Signal(name="overflow")
         m.d.comb += [
             queue.push.eq(self.cmd_we), queue.word.eq(self.cmd_word),
@@ -157,7 +174,7 @@ class GemmCore(wiring.Component):
                 m.d.sync += code.eq(Mux(overflow, ERRORS["QUEUE_FULL"], new_code))
 
         # --- the current command ----------------------------------------------------
-        cmd = Signal(COMMANDS.layout(), name="cmd")
+        cmd = Signal(self._commands.layout(), name="cmd")
         op = cmd.opcode
         k_tiles = Signal(FIELD, name="k_tiles")
         n_tiles = Signal(FIELD, name="n_tiles")
@@ -226,7 +243,8 @@ class GemmCore(wiring.Component):
         a_valid = Signal(name="a_valid")
         a_last = Signal(name="a_last")
         w_left = Signal(2 * FIELD + log_rows, name="w_left")
-        w_ptr = Signal(FIELD, name="w_ptr")
+        w_ptr = Signal(FIELD, name="w_ptr")      # INT8: the row read; FP16: the tile's first row
+        w_j = Signal(range(rows), name="w_j") if fp else None   # FP16: beat within the tile
         # GEMM result rows into the accumulator, same order.
         o_i = Signal(FIELD, name="o_i")
         o_kt = Signal(FIELD, name="o_kt")
@@ -255,22 +273,25 @@ class GemmCore(wiring.Component):
                     m.next = "IDLE"
                 with m.Elif(op == OPCODES["LOAD"]):
                     m.d.sync += [rows_left.eq(cmd.m), ptr.eq(cmd.addr0), lidx.eq(0), lpend.eq(0),
-                                 glast.eq(Mux(cmd.mem == MEMORIES["A"], rows // sb - 1,
-                                              Mux(cmd.mem == MEMORIES["W"], cols // sb - 1, 4 * cols // sb - 1)))]
+                                 glast.eq(Mux(cmd.mem == MEMORIES["A"], lb * rows // sb - 1,
+                                              Mux(cmd.mem == MEMORIES["W"], lb * cols // sb - 1,
+                                                  4 * cols // sb - 1)))]
                     m.next = "LOAD"
                 with m.Elif(op == OPCODES["STORE"]):
                     m.d.sync += [rows_left.eq(cmd.m), ptr.eq(cmd.addr0),
-                                 glast.eq(Mux(cmd.mem == MEMORIES["A"], rows // sb - 1, 4 * cols // sb - 1))]
+                                 glast.eq(Mux(cmd.mem == MEMORIES["A"], lb * rows // sb - 1, 4 * cols // sb - 1))]
                     m.next = "STORE"
                 with m.Elif(op == OPCODES["GEMM"]):
                     m.d.sync += [a_i.eq(0), a_kt.eq(0), a_nt.eq(0), a_base.eq(cmd.addr0), a_valid.eq(0),
                                  w_left.eq(kn), w_ptr.eq(cmd.addr1),
                                  o_i.eq(0), o_kt.eq(0), o_nt.eq(0), o_base.eq(cmd.addr2),
                                  gemm_cycles.eq(0)]
+                    if fp:
+                        m.d.sync += w_j.eq(0)
                     m.next = "GEMM"
                 with m.Else():
                     m.d.sync += [rows_left.eq(mn), ptr.eq(cmd.addr0), v_i.eq(0), v_bias.eq(cmd.addr2),
-                                 v_res.eq(cmd.addr3), v_dst.eq(cmd.addr1), glast.eq(cols // sb - 1)]
+                                 v_res.eq(cmd.addr3), v_dst.eq(cmd.addr1), glast.eq(lb * cols // sb - 1)]
                     m.next = "VECTOR"
 
             with m.State("LOAD"):
@@ -323,14 +344,28 @@ class GemmCore(wiring.Component):
                 w_en = Signal(name="w_en")
                 m.d.comb += [
                     w_en.eq(~rvalid | array.w.ready),
-                    spw.r[0].addr.eq(w_ptr), spw.r[0].en.eq(w_en),
+                    spw.r[0].en.eq(w_en),
                     array.w.valid.eq(rvalid),
                     array.w.payload.eq(spw.r[0].data),
                 ]
-                with m.If(w_en):
-                    m.d.sync += rvalid.eq(w_left != 0)
-                    with m.If(w_left != 0):
-                        m.d.sync += [w_left.eq(w_left - 1), w_ptr.eq(w_ptr + 1)]
+                if fp:
+                    # FP16 tiles stream last row first (docs/SPEC.md "FP16"): beat j of
+                    # the tile at w_ptr reads row w_ptr + ROWS-1-j; the layout stays.
+                    m.d.comb += spw.r[0].addr.eq(w_ptr + (rows - 1) - w_j)
+                    with m.If(w_en & (w_left != 0)):
+                        m.d.sync += w_left.eq(w_left - 1)
+                        with m.If(w_j == rows - 1):
+                            m.d.sync += [w_j.eq(0), w_ptr.eq(w_ptr + rows)]
+                        with m.Else():
+                            m.d.sync += w_j.eq(w_j + 1)
+                    with m.If(w_en):
+                        m.d.sync += rvalid.eq(w_left != 0)
+                else:
+                    m.d.comb += spw.r[0].addr.eq(w_ptr)
+                    with m.If(w_en):
+                        m.d.sync += rvalid.eq(w_left != 0)
+                        with m.If(w_left != 0):
+                            m.d.sync += [w_left.eq(w_left - 1), w_ptr.eq(w_ptr + 1)]
                 # Activation feeder: for each N tile, the K tiles' M rows again.
                 a_en = Signal(name="a_en")
                 a_issue = Signal(name="a_issue")
@@ -415,10 +450,13 @@ class GemmCore(wiring.Component):
                         with m.If(vec.o.payload.last):
                             m.next = "IDLE"
 
+        m.d.comb += [vec.cfg.bias.eq(cmd.bias), vec.cfg.residual.eq(cmd.residual), vec.cfg.relu.eq(cmd.relu)]
+        if fp:
+            m.d.comb += vec.cfg.clip.eq(cmd.clip_fp16)
+        else:
+            m.d.comb += [vec.cfg.mult.eq(cmd.mult), vec.cfg.shift.eq(cmd.shift),
+                         vec.cfg.clip_lo.eq(cmd.clip_lo), vec.cfg.clip_hi.eq(cmd.clip_hi)]
         m.d.comb += [
-            vec.cfg.mult.eq(cmd.mult), vec.cfg.shift.eq(cmd.shift), vec.cfg.bias.eq(cmd.bias),
-            vec.cfg.residual.eq(cmd.residual), vec.cfg.relu.eq(cmd.relu),
-            vec.cfg.clip_lo.eq(cmd.clip_lo), vec.cfg.clip_hi.eq(cmd.clip_hi),
             ser.beats_m1.eq(glast),
             self.m_axis.tvalid.eq(ser.o.valid),
             self.m_axis.tdata.eq(ser.o.payload.data),

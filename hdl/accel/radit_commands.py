@@ -4,9 +4,8 @@ plus BLOCK_BEGIN / BLOCK_END, which reuse its fields under block meanings."""
 
 from ..common.regmap import CommandFormat, Field, Register, RegisterMap
 from .gemm_commands import COMMANDS as GEMM_COMMANDS
+from .gemm_commands import DTYPE_CODES
 from .gemm_commands import ERRORS as GEMM_ERRORS, MEMORIES, OPCODES as GEMM_OPCODES
-
-DTYPE_CODES = {"int8": 0, "fp16": 1}
 
 __all__ = ["DTYPE_CODES", "COMMANDS", "OPCODES", "MEMORIES", "ERRORS", "ID_MAGIC", "VERSION", "BLOCK_FIELDS", "regmap"]
 

@@ -1,7 +1,7 @@
 """IEEE 754 floating-point building blocks: unpack and classify, the exact
 binary16 x binary16 -> binary32 multiplier, the binary32 adder with round to
-nearest even, and the conversions FP32 -> FP16, INT32 -> FP16 and FP16 -> INT8
-(docs/SPEC.md "FP16").
+nearest even, and the conversions FP32 -> FP16, INT32 -> FP16, FP16 -> INT8
+and the exact widening FP16 -> FP32 (docs/SPEC.md "FP16").
 
 Elaboration-time helpers (functions adding combinational logic to a
 ``Module`` and returning a named ``Signal``), like :mod:`hdl.common.arith`:
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 
 __all__ = ["FloatFormat", "FP16", "FP32", "NAN32", "NAN16", "Unpacked", "unpack", "leading_zeros",
-           "fp16_mul", "fp32_add", "fp32_to_fp16", "int32_to_fp16", "fp32_to_int8", "fp16_to_int8"]
+           "fp16_mul", "fp32_add", "fp32_to_fp16", "int32_to_fp16", "fp32_to_int8", "fp16_to_int8", "fp16_to_fp32"]
 
 NAN32 = 0x7FC00000
 NAN16 = 0x7E00
@@ -315,3 +315,29 @@ def fp16_to_int8(m: Module, x, scale, *, name: str = "quant") -> Signal:
     product = fp16_mul(m, x, scale, name=f"{name}_mul")
     return fp32_to_int8(m, product, name=name)
 
+
+
+def fp16_to_fp32(m: Module, a, *, name: str = "h2f") -> Signal:
+    """binary16 -> binary32, exact (every binary16 value is a binary32 value).
+
+    A normal number keeps its fraction and moves its exponent by
+    ``127 - 15``; a binary16 subnormal is normalised by the leading zeros of
+    its 11-bit significand (it becomes a normal binary32 number); zeros and
+    infinities keep their sign; NaN gives the canonical ``0x7FC00000``.
+    """
+    u = unpack(m, a, FP16, name=f"{name}_a")
+    lz = leading_zeros(m, u.sig, name=f"{name}_lz")
+    norm = Signal(FP16.man_bits + 1, name=f"{name}_norm")
+    m.d.comb += norm.eq(u.sig << lz)
+    exp = Signal(FP32.exp_bits, name=f"{name}_e")
+    m.d.comb += exp.eq(u.exp + (FP32.bias - FP16.bias) - lz)
+    out = Signal(32, name=name)
+    with m.If(u.is_nan):
+        m.d.comb += out.eq(NAN32)
+    with m.Elif(u.is_inf):
+        m.d.comb += out.eq(Cat(Const(FP32.exp_max << FP32.man_bits, 31), u.sign))
+    with m.Elif(u.is_zero):
+        m.d.comb += out.eq(Cat(Const(0, 31), u.sign))
+    with m.Else():
+        m.d.comb += out.eq(Cat(Const(0, FP32.man_bits - FP16.man_bits), norm[:FP16.man_bits], exp, u.sign))
+    return out

@@ -13,11 +13,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..registry import unit
-from .fp import fp16_mul, fp16_to_int8, fp32_add, fp32_to_fp16, int32_to_fp16
+from .fp import fp16_mul, fp16_to_fp32, fp16_to_int8, fp32_add, fp32_to_fp16, int32_to_fp16
 from .params import check_int
 from .stream import register, stall_pipeline
 
-__all__ = ["FP16Mul", "FP32Add", "FP16ToINT8", "INT32ToFP16", "FP32ToFP16", "MAX_LANES"]
+__all__ = ["FP16Mul", "FP32Add", "FP16ToINT8", "INT32ToFP16", "FP32ToFP16", "FP16ToFP32", "MAX_LANES"]
 
 MAX_LANES = 256
 
@@ -200,3 +200,26 @@ class FP32ToFP16(_LaneUnit):
 
     def _lane(self, m, n):
         return fp32_to_fp16(m, self.i.payload[n], name=f"f2h{n}")
+
+
+@unit("fp16_to_fp32", golden="golden.fp16.fp16_to_fp32", testbench="sim.common.tb_fp_units")
+class FP16ToFP32(_LaneUnit):
+    """binary16 -> binary32 widening (exact), ``LANES`` per beat
+    (``lanes``: default 1, 1 ... 256; latency 1, II = 1, see :class:`_LaneUnit`).
+
+    Members
+    -------
+    i : ``In(stream.Signature(ArrayLayout(16, lanes)))``
+        binary16 patterns.
+    o : ``Out(stream.Signature(ArrayLayout(32, lanes)))``
+        binary32 patterns of the same values: subnormals normalised, zeros and
+        infinities keep their sign, NaN canonical (``0x7FC00000``).
+
+    Implements docs/SPEC.md "FP16" (:func:`hdl.common.fp.fp16_to_fp32`); the
+    FP16 GEMM datapath widens its residual with it (docs/SPEC.md "GEMM core").
+    """
+
+    IN, OUT = _lanes(16), 32
+
+    def _lane(self, m, n):
+        return fp16_to_fp32(m, self.i.payload[n], name=f"h2f{n}")

@@ -15,7 +15,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .params import check_int
+from .fp import fp32_add
+from .params import check_choice, check_int
 from .stream import register
 
 __all__ = ["ReadPort", "WritePort", "Scratchpad", "Accumulator", "compact_memory_init"]
@@ -88,12 +89,14 @@ class Scratchpad(wiring.Component):
 
 
 class Accumulator(wiring.Component):
-    """INT32 accumulator memory: ``depth`` rows of ``lanes`` sums, updated by
-    read-modify-write at one row per cycle.
+    """INT32 (or binary32) accumulator memory: ``depth`` rows of ``lanes`` sums,
+    updated by read-modify-write at one row per cycle.
 
     A row presented on ``acc`` (``valid``) either replaces the stored row
     (``first``: the first K tile of an output block) or is added to it lane by
-    lane with two's-complement wrap at ``lane_bits``. The read happens in the
+    lane: with two's-complement wrap at ``lane_bits`` (``arith="int"``), or
+    as binary32 patterns with round to nearest even (``arith="fp32"``,
+    :func:`hdl.common.fp.fp32_add`; docs/SPEC.md "FP16"). The read happens in the
     cycle the row is presented, the write one cycle later; the read port is
     transparent, so a row that updates the address written in the same cycle
     (back-to-back updates of one row) sees the newer sum.
@@ -105,9 +108,11 @@ class Accumulator(wiring.Component):
     lanes : int
         Sums per row (>= 1).
     lane_bits : int
-        Bits per sum (default 32).
+        Bits per sum (default 32; 32 with ``arith="fp32"``).
     read_ports : int
         Plain read ports besides the update path (default 2).
+    arith : str
+        ``"int"`` (default, wrapping integer sums) or ``"fp32"`` (binary32 sums).
 
     Members
     -------
@@ -123,11 +128,14 @@ class Accumulator(wiring.Component):
     write); II = 1. Implements docs/SPEC.md "GEMM core" (accumulator).
     """
 
-    def __init__(self, *, depth=1024, lanes=16, lane_bits=32, read_ports=2):
+    def __init__(self, *, depth=1024, lanes=16, lane_bits=32, read_ports=2, arith="int"):
         self._depth = check_int("depth", depth, minimum=2)
         self._lanes = check_int("lanes", lanes)
         self._lane_bits = check_int("lane_bits", lane_bits, minimum=2)
         self._read_ports = check_int("read_ports", read_ports, maximum=4)
+        self._arith = check_choice("arith", arith, ("int", "fp32"))
+        if arith == "fp32" and lane_bits != 32:
+            raise ValueError(f"lane_bits must be 32 with arith='fp32', not {lane_bits}")
         width = lanes * lane_bits
         super().__init__({
             "acc": In(wiring.Signature({"valid": Out(1), "addr": Out(range(depth)), "first": Out(1),
@@ -152,6 +160,10 @@ class Accumulator(wiring.Component):
     def read_ports(self):
         return self._read_ports
 
+    @property
+    def arith(self):
+        return self._arith
+
     def elaborate(self, platform):
         m = Module()
         width = self._lanes * self._lane_bits
@@ -165,8 +177,12 @@ class Accumulator(wiring.Component):
         old = mem.r[0].data
         lane = self._lane_bits
         summed = Signal(width, name="upd_sum")
-        m.d.comb += summed.eq(Cat((old.word_select(i, lane) + row.word_select(i, lane))[:lane]
-                                  for i in range(self._lanes)))
+        if self._arith == "fp32":
+            m.d.comb += summed.eq(Cat(fp32_add(m, old.word_select(i, lane), row.word_select(i, lane),
+                                               name=f"upd_add{i}") for i in range(self._lanes)))
+        else:
+            m.d.comb += summed.eq(Cat((old.word_select(i, lane) + row.word_select(i, lane))[:lane]
+                                      for i in range(self._lanes)))
         m.d.comb += [
             mem.r[0].addr.eq(Mux(upd.valid, upd.addr, self.r[0].addr)),
             mem.r[0].en.eq(upd.valid | self.r[0].en),

@@ -10,6 +10,12 @@ STORE / VECTOR-to-stream frame, the status and error code, and (with
 ``ideal`` streams) the CYCLES, GEMM_CYCLES, ARRAY_BUSY and STALL counters are
 compared with the golden model, which runs the same program on its own memories.
 
+The datapath type is the build's ``DTYPE`` (``"int8"`` default). With
+``"fp16"`` every payload is bit patterns: binary16 A and W lanes, binary32
+ACC lanes, drawn from mixtures that reach the corners (zeros of both signs,
+subnormals, the largest finite values, infinities, NaNs, rounding ties); NaN
+results compare as NaN because both sides give the canonical pattern.
+
 Arguments (``sim.env.args()``): ``case`` options per testcase, see each one.
 """
 
@@ -20,8 +26,9 @@ import numpy as np
 from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
 
 from golden import accel as g
+from golden import fp16 as fp
 from golden.systolic import wrap
-from hdl.accel.gemm_commands import COMMANDS, ERRORS, MEMORIES, regmap
+from hdl.accel.gemm_commands import COMMANDS, DTYPE_CODES, ERRORS, MEMORIES, commands, regmap
 from sim import env
 from sim.axi import Driver, HandshakeChecker, axis_sink, axis_source, start_clock
 
@@ -29,25 +36,30 @@ from sim.axi import Driver, HandshakeChecker, axis_sink, axis_source, start_cloc
 def config():
     p = env.params()
     return g.Config(rows=p["ROWS"], cols=p["COLS"], a_depth=p["A_DEPTH"], w_depth=p["W_DEPTH"],
-                    acc_depth=p["ACC_DEPTH"], stream_bytes=p["STREAM_BYTES"])
+                    acc_depth=p["ACC_DEPTH"], stream_bytes=p["STREAM_BYTES"], dtype=p.get("DTYPE", "int8"))
 
 
-def encode(cmd) -> list[int]:
-    """A golden command as the accelerator's six command words."""
+def encode(cmd, fmt=COMMANDS) -> list[int]:
+    """A golden command as the accelerator's six command words (``fmt``: the
+    format of the build's datapath; the FP16 one also packs ``clip_fp16``)."""
+    fp16_fields = {}
+    if isinstance(cmd, g.Vector) and any(f.name == "clip_fp16" for f in fmt.fields):
+        fp16_fields["clip_fp16"] = cmd.clip_fp16
     if isinstance(cmd, g.Load):
-        return COMMANDS.pack(opcode="LOAD", mem=MEMORIES[cmd.mem], m=cmd.rows, addr0=cmd.addr)
+        return fmt.pack(opcode="LOAD", mem=MEMORIES[cmd.mem], m=cmd.rows, addr0=cmd.addr)
     if isinstance(cmd, g.Store):
-        return COMMANDS.pack(opcode="STORE", mem=MEMORIES[cmd.mem], m=cmd.rows, addr0=cmd.addr)
+        return fmt.pack(opcode="STORE", mem=MEMORIES[cmd.mem], m=cmd.rows, addr0=cmd.addr)
     if isinstance(cmd, g.Gemm):
-        return COMMANDS.pack(opcode="GEMM", m=cmd.m, k=cmd.k, n=cmd.n, addr0=cmd.a_addr, addr1=cmd.w_addr,
-                             addr2=cmd.acc_addr, accumulate=int(cmd.accumulate))
+        return fmt.pack(opcode="GEMM", m=cmd.m, k=cmd.k, n=cmd.n, addr0=cmd.a_addr, addr1=cmd.w_addr,
+                        addr2=cmd.acc_addr, accumulate=int(cmd.accumulate))
     if isinstance(cmd, g.Vector):
-        return COMMANDS.pack(opcode="VECTOR", m=cmd.m, n=cmd.n, addr0=cmd.acc_addr, addr1=cmd.dst_addr,
-                             addr2=cmd.bias_addr, addr3=cmd.res_addr, mult=cmd.mult, shift=cmd.shift,
-                             bias=int(cmd.bias), residual=int(cmd.residual), relu=int(cmd.relu),
-                             to_stream=int(cmd.to_stream), clip_lo=cmd.clip_lo & 0xFF, clip_hi=cmd.clip_hi & 0xFF)
+        return fmt.pack(opcode="VECTOR", m=cmd.m, n=cmd.n, addr0=cmd.acc_addr, addr1=cmd.dst_addr,
+                        addr2=cmd.bias_addr, addr3=cmd.res_addr, mult=cmd.mult, shift=cmd.shift,
+                        bias=int(cmd.bias), residual=int(cmd.residual), relu=int(cmd.relu),
+                        to_stream=int(cmd.to_stream), clip_lo=cmd.clip_lo & 0xFF, clip_hi=cmd.clip_hi & 0xFF,
+                        **fp16_fields)
     if isinstance(cmd, g.Unknown):
-        return COMMANDS.pack(opcode=cmd.opcode)
+        return fmt.pack(opcode=cmd.opcode)
     raise TypeError(cmd)
 
 
@@ -60,8 +72,10 @@ class TB:
         self.rnd, self.rng = env.rngs()
         self.clk = start_clock(dut)
         self.regs = regmap(rows=p["ROWS"], cols=p["COLS"], a_depth=p["A_DEPTH"], w_depth=p["W_DEPTH"],
-                           acc_depth=p["ACC_DEPTH"], queue_depth=p["QUEUE_DEPTH"], stream_bytes=p["STREAM_BYTES"])
-        self.host = Driver(dut, self.regs, commands=COMMANDS)
+                           acc_depth=p["ACC_DEPTH"], queue_depth=p["QUEUE_DEPTH"], stream_bytes=p["STREAM_BYTES"],
+                           dtype=self.cfg.dtype)
+        self.commands = commands(self.cfg.dtype)
+        self.host = Driver(dut, self.regs, commands=self.commands)
         self.src = axis_source(dut, "s_axis", seed=self.rnd.randrange(1 << 30))
         self.sink = axis_sink(dut, "m_axis", seed=self.rnd.randrange(1 << 30))
         self.model = g.Accelerator(self.cfg)
@@ -101,7 +115,12 @@ class TB:
         await RisingEdge(self.clk)
         return await self.host.status()
 
+    def encode(self, cmd):
+        return encode(cmd, self.commands)
+
     def random_rows(self, mem, rows, extremes=0.25):
+        if self.cfg.fp16:
+            return fp16_rows(self.rng, (rows, self.cfg.lanes(mem)), wide=mem == "ACC", corners=extremes / 4)
         lanes = self.cfg.lanes(mem)
         bits = 32 if mem == "ACC" else 8
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -119,7 +138,7 @@ class TB:
         cfg = self.cfg
         want = g.run(chunk, cfg, self.model)
         for cmd in chunk:
-            await self.host.push_command(encode(cmd))
+            await self.host.push_command(self.encode(cmd))
         assert await self.host.read_field("queue", "fill") == len(chunk)
         # LOAD data goes on the bus before the start, so an ideal run never waits for it.
         for cmd, code in zip(chunk, _codes(chunk, want)):
@@ -186,6 +205,57 @@ class TB:
         await self.run(prog, label=f"{label} memory check")
 
 
+def fp16_values(rng, shape, corners=0.05, exp=(10, 20)):
+    """binary16 patterns: random sign and fraction, exponent fields in ``exp``
+    (values 2^-5 .. 2^6 by default, so that sums of products stay finite),
+    and a share ``corners`` of :func:`golden.fp16.corners16` (both zeros,
+    subnormals, the largest finite, infinities, NaNs)."""
+    x = ((rng.integers(0, 2, shape) << 15) | (rng.integers(exp[0], exp[1] + 1, shape) << 10)
+         | rng.integers(0, 1 << 10, shape))
+    return np.where(rng.random(shape) < corners, rng.choice(fp.corners16().astype(np.int64), shape), x)
+
+
+def fp32_values(rng, shape, corners=0.1):
+    """binary32 patterns: half with exponents around the binary16 range (so
+    the conversion to binary16 rounds, overflows and goes subnormal), a
+    quarter anywhere, and a share ``corners`` of :func:`golden.fp16.corners32`
+    (rounding ties to binary16 and the binary16 boundaries among them)."""
+    x = rng.integers(0, 1 << 32, shape, dtype=np.uint64).astype(np.int64)
+    near = rng.random(shape) < 0.6
+    x = np.where(near, (x & 0x807FFFFF) | (rng.integers(98, 145, shape) << 23), x)
+    return np.where(rng.random(shape) < corners, rng.choice(fp.corners32().astype(np.int64), shape), x)
+
+
+def fp16_rows(rng, shape, *, wide=False, corners=0.05):
+    """Random memory rows of the FP16 datapath: binary16 (A, W) or binary32 (ACC) patterns."""
+    return fp32_values(rng, shape, corners=2 * corners) if wide else fp16_values(rng, shape, corners)
+
+
+def operands(tb, m, k, n, values="random"):
+    """A (m x k) and W (k x n) of the build's datapath: INT8 integers or binary16 patterns."""
+    if tb.cfg.fp16:
+        if values == "min_min":   # the largest magnitudes: products 2^32 - 2^22, sums still finite
+            return np.full((m, k), 0xFBFF), np.full((k, n), 0xFBFF)
+        if values == "min_max":
+            return np.full((m, k), 0xFBFF), np.full((k, n), 0x7BFF)
+        return fp16_values(tb.rng, (m, k)), fp16_values(tb.rng, (k, n))
+    lo, hi = -128, 127
+    if values == "min_min":
+        return np.full((m, k), lo), np.full((k, n), lo)
+    if values == "min_max":
+        return np.full((m, k), lo), np.full((k, n), hi)
+    a = tb.rng.integers(lo, hi + 1, size=(m, k))
+    w = tb.rng.integers(lo, hi + 1, size=(k, n))
+    a = np.where(tb.rng.random(a.shape) < 0.2, tb.rng.choice([lo, hi], size=a.shape), a)
+    w = np.where(tb.rng.random(w.shape) < 0.2, tb.rng.choice([lo, hi], size=w.shape), w)
+    return a, w
+
+
+def product(tb, a, w):
+    """What the accumulator holds after a GEMM of ``a @ w`` (without accumulate)."""
+    return g.gemm_fp16(a, w, tb.cfg.rows) if tb.cfg.fp16 else g.matmul(a, w)
+
+
 def _codes(chunk, want):
     bad = dict(want.errors)
     return [bad.get(i, "NONE") for i in range(len(chunk))]
@@ -194,18 +264,7 @@ def _codes(chunk, want):
 def gemm_program(tb, m, k, n, *, a_addr=0, w_addr=0, acc_addr=0, values="random", accumulate=False):
     """LOAD A and W, GEMM, STORE the accumulator region."""
     cfg = tb.cfg
-    lo, hi = -128, 127
-    if values == "min_min":
-        a = np.full((m, k), lo)
-        w = np.full((k, n), lo)
-    elif values == "min_max":
-        a = np.full((m, k), lo)
-        w = np.full((k, n), hi)
-    else:
-        a = tb.rng.integers(lo, hi + 1, size=(m, k))
-        w = tb.rng.integers(lo, hi + 1, size=(k, n))
-        a = np.where(tb.rng.random(a.shape) < 0.2, tb.rng.choice([lo, hi], size=a.shape), a)
-        w = np.where(tb.rng.random(w.shape) < 0.2, tb.rng.choice([lo, hi], size=w.shape), w)
+    a, w = operands(tb, m, k, n, values)
     nt = n // cfg.cols
     return [g.Load("A", a_addr, g.layout_a(a, cfg.rows)), g.Load("W", w_addr, g.layout_w(w, cfg.rows, cfg.cols)),
             g.Gemm(m, k, n, a_addr, w_addr, acc_addr, accumulate), g.Store("ACC", acc_addr, m * nt)], a, w
@@ -227,7 +286,7 @@ async def gemm_end_to_end(dut):
         await tb.run(prog, label=f"gemm {m}x{k}x{n} {values}")
         # The model's own check of the product against matmul, for the record.
         got = g.unlayout_acc(tb.model.mem["ACC"][7:7 + m * (n // c)], m, n, c)
-        assert np.array_equal(got, g.matmul(a, w))
+        assert np.array_equal(got, product(tb, a, w))
     env.report(runs=tb.runs)
 
 
@@ -294,6 +353,64 @@ async def vector_ops(dut):
 
 
 @cocotb.test()
+async def fp16_accumulate_and_vector(dut):
+    """FP16 datapath only (``DTYPE="fp16"``; returns at once on INT8): GEMM
+    with accumulate onto binary32 corners (largest finite, infinities, NaNs,
+    zeros of both signs, subnormals), a K split over two commands (the same
+    tile order as the whole product), and the vector ops (bias and residual
+    in binary32, the one rounding to binary16 with its ties, overflow and
+    subnormals, ReLU, clip and saturation) to the stream and to the
+    scratchpad, bit- and cycle-exact."""
+    tb = TB(dut)
+    if not tb.cfg.fp16:
+        dut._log.info("fp16_accumulate_and_vector: an INT8 build, nothing to do")
+        return
+    await tb.reset()
+    cfg = tb.cfg
+    r, c = cfg.rows, cfg.cols
+    m, k, n = r + 1, 2 * r, 2 * c
+    nt = n // c
+    acc0 = fp32_values(tb.rng, (m * nt, c), corners=0.3)
+    a, w = operands(tb, m, k, n)
+    prog = [g.Load("A", 0, g.layout_a(a, r)), g.Load("W", 0, g.layout_w(w, r, c)), g.Load("ACC", 0, acc0),
+            g.Gemm(m, k, n, 0, 0, 0, accumulate=True), g.Store("ACC", 0, m * nt)]
+    await tb.run(prog, label="fp16 accumulate onto corners")
+    want = g.gemm_fp16(a, w, r, g.unlayout_acc(acc0, m, n, c))
+    assert np.array_equal(g.unlayout_acc(tb.model.mem["ACC"][:m * nt], m, n, c), want)
+    # K split: the first half stores, the second adds its tile: the whole product's order.
+    a, w = operands(tb, m, k, n)
+    half = k // 2
+    prog = [g.Load("A", 0, g.layout_a(a[:, :half], r)), g.Load("A", 100, g.layout_a(a[:, half:], r)),
+            g.Load("W", 0, g.layout_w(w[:half], r, c)), g.Load("W", 64, g.layout_w(w[half:], r, c)),
+            g.Gemm(m, half, n, 0, 0, 10), g.Gemm(m, half, n, 100, 64, 10, accumulate=True),
+            g.Store("ACC", 10, m * nt)]
+    await tb.run(prog, label="fp16 K split")
+    assert np.array_equal(g.unlayout_acc(tb.model.mem["ACC"][10:10 + m * nt], m, n, c), g.gemm_fp16(a, w, r))
+    # Vector ops on binary32 rows around the binary16 range, with every corner.
+    m = r + 3
+    rows = m * nt
+    acc = fp32_values(tb.rng, (rows, c), corners=0.2)
+    corners = fp.corners32().astype(np.int64)
+    flat = acc.reshape(-1)   # every binary32 corner in the first rows
+    flat[:min(corners.size, flat.size)] = corners[:flat.size]
+    bias = fp32_values(tb.rng, (nt, c), corners=0.2)
+    res = fp16_values(tb.rng, (rows, c), corners=0.2, exp=(0, 30))
+    setup = [g.Load("ACC", 0, acc), g.Load("ACC", 200, bias), g.Load("A", 40, res)]
+    ops = [
+        dict(), dict(bias=True, bias_addr=200), dict(residual=True, res_addr=40), dict(relu=True),
+        dict(clip_fp16=0x7BFF),                       # saturate at 65504: no infinities out
+        dict(relu=True, clip_fp16=0x4600),            # ReLU6
+        dict(bias=True, bias_addr=200, residual=True, res_addr=40, relu=True, clip_fp16=0xC400),  # sign ignored
+        dict(mult=77, shift=14, clip_lo=-3, clip_hi=5),  # INT8 fields: ignored
+    ]
+    prog = list(setup) + [g.Vector(m, n, 0, to_stream=True, **op) for op in ops]
+    if r == c:
+        prog += [g.Vector(m, n, 0, dst_addr=80, **ops[-2]), g.Store("A", 80, rows)]
+    await tb.run(prog, label="fp16 vector ops")
+    env.report(runs=tb.runs)
+
+
+@cocotb.test()
 async def bad_commands(dut):
     """Every error code; the bad command is dropped, memories stay as they
     were, and a good command after it still works."""
@@ -333,7 +450,7 @@ async def bad_commands(dut):
     await tb.run([g.Store("A", 0, 1)], label="clean")
     before = await tb.host.read_reg("status")
     for _ in range(tb.queue_depth + 1):
-        await tb.host.push_command(encode(g.Store("A", 0, 1)))
+        await tb.host.push_command(tb.encode(g.Store("A", 0, 1)))
     st = await tb.host.status()
     assert st["error"] == 1 and st["error_code"] == ERRORS["QUEUE_FULL"], (before, st)
     assert await tb.host.read_field("queue", "fill") == tb.queue_depth
@@ -380,7 +497,7 @@ async def soft_reset_mid_traffic(dut):
     for delay in (60, 200):
         prog, _, _ = gemm_program(tb, 4 * r, 4 * r, 2 * c)
         for cmd in prog:
-            await tb.host.push_command(encode(cmd))
+            await tb.host.push_command(tb.encode(cmd))
         for cmd in prog:
             if isinstance(cmd, g.Load):
                 await tb.src.send(g.to_bytes(cmd.data, cfg.lane_bytes(cmd.mem)))
@@ -418,6 +535,7 @@ async def registers(dut):
     assert await tb.host.read_reg("acc_depth") == p["ACC_DEPTH"]
     cfgw = tb.host.unpack("config", await tb.host.read_reg("config"))
     assert cfgw == {"stream_bytes": p["STREAM_BYTES"], "queue_depth": p["QUEUE_DEPTH"], "cmd_words": COMMANDS.words}
+    assert await tb.host.read_reg("datapath") == DTYPE_CODES[tb.cfg.dtype]
     assert await tb.host.write_reg("status", 0, check=False) == AxiResp.SLVERR
     _, resp = await tb.host.read(0xFFC, check=False)
     assert resp == AxiResp.SLVERR

@@ -1,5 +1,6 @@
 """Testbench of the streaming FP units (``fp16_mul``, ``fp32_add``,
-``fp16_to_int8``, ``int32_to_fp16``, ``fp32_to_fp16``) against ``golden.fp16``.
+``fp16_to_int8``, ``int32_to_fp16``, ``fp32_to_fp16``, ``fp16_to_fp32``)
+against ``golden.fp16``.
 
 The unit under test is the one the runner built (``DITGEN_UNIT``). Vectors
 are made here from the run's seed, ``LANES`` of them per beat, and every
@@ -15,13 +16,13 @@ produce the canonical NaN). Arguments (``sim.env.args()``):
   every binary16 pattern for ``fp16_to_int8`` (under several scales) and
   ``fp16_mul`` (times corners); every binary16 value and the midpoints to its
   neighbours, and one ulp either side, for ``fp32_to_fp16``; every integer in
-  [-70000, 70000] for ``int32_to_fp16``; the corner cross product for the
-  binary units;
+  [-70000, 70000] for ``int32_to_fp16``; every binary16 pattern for
+  ``fp16_to_fp32``; the corner cross product for the binary units;
 * ``idle`` / ``backpressure`` -- probability of a gap before an input beat
   and of ``ready`` low at the output (default 0.2 / 0.3).
 
 The unit is the one the runner built, or a bundle holding every FP unit with
-its ports prefixed by the unit's name (one Verilator build for all five),
+its ports prefixed by the unit's name (one Verilator build for all six),
 whose units then run at the same time. Payloads are packed and unpacked with
 the layouts of the unit's signature (``sim.stream.TB``): a source drives
 random payloads on idle cycles, a protocol checker watches every output, and
@@ -147,6 +148,13 @@ def vectors_fp32_to_fp16(rng, n, exhaustive):
     return {"x": np.concatenate(parts).astype(np.uint32)}
 
 
+def vectors_fp16_to_fp32(rng, n, exhaustive):
+    parts = [_u16(rng, n), g.corners16()]
+    if exhaustive:
+        parts.append(np.arange(1 << 16, dtype=np.uint32).astype(np.uint16))
+    return {"x": np.concatenate(parts).astype(np.uint16)}
+
+
 # unit: the golden function, and the payload fields in its argument order
 # (a unit with one operand has an array payload: its one "field" is None).
 UNITS = {
@@ -155,6 +163,7 @@ UNITS = {
     "fp16_to_int8": (g.fp16_to_int8, ("data", "scale")),
     "int32_to_fp16": (g.int32_to_fp16, (None,)),
     "fp32_to_fp16": (g.fp32_to_fp16, (None,)),
+    "fp16_to_fp32": (g.fp16_to_fp32, (None,)),
 }
 
 
