@@ -295,6 +295,29 @@ def test_rtl_small(cosim):
     """Every testcase at 4x4 in one build (about a minute with the build)."""
     res = cosim("gemm_accelerator", SMALL, testcase=CASES)
     assert res["tests"] == len(CASES)
+    _system_model_matches(res, lane_bytes=1)
+
+
+def _system_model_matches(res, *, lane_bytes):
+    """The system model on the RTL's measurements (docs/SPEC.md "System model",
+    validation): each GEMM's counter equals ``gemm_top_cycles``, and the bytes
+    the host interface moved for the layer (A and W in, the accumulator out)
+    equal the model's DRAM bytes at a one-byte burst."""
+    import dataclasses
+
+    import golden.system as gs
+
+    gemms = res["result"]["gemms"]
+    rows, cols = SMALL["ROWS"], SMALL["COLS"]
+    assert gs.validate_cycles(gs.gemm_top_cycles, [(x["m"], x["k"], x["n"], x["gemm_cycles"]) for x in gemms],
+                              rows=rows, cols=cols) == []
+    acc = dataclasses.replace(gs.RADIT, array=(rows, cols), instances=1, act_bytes=lane_bytes,
+                              weight_bytes=lane_bytes, out_bytes=4,
+                              dram=gs.Dram("pins", 1e30, 1, 1.0, "host interface bytes"))
+    table = gs.energy_table(acc)
+    for x in gemms:
+        layer = gs.Layer("gemm", x["m"], x["k"], x["n"], 1, "mlp", "linear")
+        assert gs.array_layer(layer, acc, table).dram_bytes == x["bytes_in"] + x["bytes_out"], x
 
 
 FP16_CASES = ["registers", "gemm_end_to_end", "fp16_accumulate_and_vector", "bad_commands",
@@ -307,6 +330,7 @@ def test_rtl_small_fp16(cosim):
     K split, vector ops, back-pressure, soft reset, bit- and cycle-exact."""
     res = cosim("gemm_accelerator", {**SMALL, "DTYPE": "fp16"}, testcase=FP16_CASES)
     assert res["tests"] == len(FP16_CASES)
+    _system_model_matches(res, lane_bytes=2)
 
 
 @pytest.mark.slow
