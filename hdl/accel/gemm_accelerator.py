@@ -6,10 +6,9 @@ from pathlib import Path
 
 from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..common.scratchpad import compact_memory_init
-from ..common.axi import AXI4LiteRegisters, axi_lite_signature, axis_signature
+from ..common.axi import AXI4LiteRegisters, accelerator_members
 from ..registry import unit
 from ..systolic.array import emit_grid
 from .gemm_commands import DTYPE_CODES, ID_MAGIC, VERSION, regmap
@@ -129,12 +128,7 @@ class GemmAccelerator(CoreParameters, wiring.Component):
         self._core = None
         self.REGMAP = regmap(**params)
         self.COMMANDS = probe.command_format
-        super().__init__({
-            "s_axil": In(axi_lite_signature(self.REGMAP.addr_width)),
-            "s_axis": In(axis_signature(params["stream_bytes"])),
-            "m_axis": Out(axis_signature(params["stream_bytes"])),
-            "irq": Out(1),
-        })
+        super().__init__(accelerator_members(self.REGMAP, params["stream_bytes"]))
 
     @property
     def core(self):

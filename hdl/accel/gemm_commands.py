@@ -5,7 +5,7 @@ the testbench encodes and ``ditgen header`` writes the C header and JSON."""
 from ..common.regmap import CommandFormat, Field, Register, RegisterMap
 
 __all__ = ["COMMANDS", "COMMANDS_FP16", "DTYPE_CODES", "OPCODES", "MEMORIES", "ERRORS", "ID_MAGIC", "VERSION",
-           "commands", "regmap"]
+           "commands", "core_registers", "regmap"]
 
 OPCODES = {"LOAD": 1, "STORE": 2, "GEMM": 3, "VECTOR": 4}
 # Memory selector of LOAD (destination) and STORE (source).
@@ -62,13 +62,20 @@ def commands(dtype="int8"):
     return COMMANDS_FP16 if dtype == "fp16" else COMMANDS
 
 
-def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes, dtype="int8"):
-    """The register map of a configuration (its parameter registers read it back)."""
+def core_registers(unit_id, id_doc, *, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes,
+                   dtype="int8", command_words=None, **replace):
+    """The GEMM core's registers 0x00 .. 0x40 (docs/SPEC.md "GEMM core",
+    "Registers"), which every top built on the core starts its map with.
+
+    ``unit_id`` / ``id_doc`` are the top's ID value and its description;
+    ``replace`` maps a register name to the ``Register`` a top puts in its
+    place (its own control bits, a counter's wording), at the same offset."""
     ro = "ro"
     lane = "binary16" if dtype == "fp16" else "INT8"
     acc = "binary32" if dtype == "fp16" else "INT32"
-    return RegisterMap("gemm_accelerator", [
-        Register("id", 0x00, 32, ro, "0x47454D4D ('GEMM')", reset=ID_MAGIC),
+    words = commands(dtype).words if command_words is None else command_words
+    regs = [
+        Register("id", 0x00, 32, ro, id_doc, reset=unit_id),
         Register("version", 0x04, 32, ro, "register map / command format version", reset=VERSION),
         Register("array", 0x08, [Field("rows", 0, 16, reset=rows), Field("cols", 16, 16, reset=cols)], ro,
                  "systolic array size"),
@@ -77,7 +84,7 @@ def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes
         Register("acc_depth", 0x14, 32, ro, f"accumulator rows (COLS {acc} each)", reset=acc_depth),
         Register("config", 0x18, [Field("stream_bytes", 0, 8, reset=stream_bytes),
                                   Field("queue_depth", 8, 16, reset=queue_depth),
-                                  Field("cmd_words", 24, 8, reset=COMMANDS.words)], ro,
+                                  Field("cmd_words", 24, 8, reset=words)], ro,
                  "AXI4-Stream bytes per beat, command queue depth, words per command"),
         Register("datapath", 0x1C, [Field("dtype", 0, 4, reset=DTYPE_CODES[dtype])], ro,
                  "datapath type: 0 INT8, 1 FP16 (binary16 operands, binary32 sums)"),
@@ -95,4 +102,21 @@ def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes
         Register("stall", 0x38, 32, ro, "cycles s_axis had no data for a LOAD or m_axis held back a beat"),
         Register("gemm_cycles", 0x3C, 32, ro, "cycles of the last GEMM command"),
         Register("commands", 0x40, 32, ro, "commands executed (bad ones included) since start"),
-    ], version=VERSION)
+    ]
+    unknown = set(replace) - {r.name for r in regs}
+    if unknown:
+        raise ValueError(f"replace: no core register named {sorted(unknown)}")
+    out = []
+    for r in regs:
+        new = replace.get(r.name, r)
+        if new.offset != r.offset:
+            raise ValueError(f"replace: {r.name} must stay at 0x{r.offset:02X}, not 0x{new.offset:02X}")
+        out.append(new)
+    return out
+
+
+def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes, dtype="int8"):
+    """The register map of a configuration (its parameter registers read it back)."""
+    return RegisterMap("gemm_accelerator", core_registers(
+        ID_MAGIC, "0x47454D4D ('GEMM')", rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth,
+        acc_depth=acc_depth, queue_depth=queue_depth, stream_bytes=stream_bytes, dtype=dtype), version=VERSION)

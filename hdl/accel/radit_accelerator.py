@@ -10,7 +10,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..common.params import check_int
-from ..common.axi import AXI4LiteRegisters, CommandQueue, axi_lite_signature, axis_signature
+from ..common.axi import AXI4LiteRegisters, CommandQueue, accelerator_members, axis_signature
 from ..common.scratchpad import compact_memory_init
 from ..radit.ccu_compress import CODE_BITS
 from ..radit.radit_detector import RaditDetector
@@ -100,12 +100,7 @@ class RaditAccelerator(CoreParameters, wiring.Component):
         self._detector = None
         self.REGMAP = regmap(**params, dtype=self.dtype)
         self.COMMANDS = COMMANDS
-        super().__init__({
-            "s_axil": In(axi_lite_signature(self.REGMAP.addr_width)),
-            "s_axis": In(axis_signature(params["stream_bytes"])),
-            "m_axis": Out(axis_signature(params["stream_bytes"])),
-            "irq": Out(1),
-        })
+        super().__init__(accelerator_members(self.REGMAP, params["stream_bytes"]))
 
     @property
     def dtype(self):

@@ -26,7 +26,7 @@ from .regmap import CommandFormat, RegisterMap
 from .params import check_int
 from .stream import SkidBuffer
 
-__all__ = ["OKAY", "SLVERR", "axi_lite_signature", "axis_signature", "axis_layout",
+__all__ = ["OKAY", "SLVERR", "axi_lite_signature", "axis_signature", "axis_layout", "accelerator_members",
            "AXI4LiteRegisters", "AXIStreamToStream", "StreamToAXIStream", "CommandQueue"]
 
 OKAY = 0b00
@@ -66,6 +66,18 @@ def axis_signature(data_bytes: int, last: bool = True, user: int = 0) -> wiring.
     if user:
         members["tuser"] = Out(user)
     return wiring.Signature(members)
+
+
+def accelerator_members(regmap, stream_bytes: int) -> dict:
+    """The host interface of an accelerator top (docs/SPEC.md "Shell
+    conventions"): ``s_axil`` (its register map's AXI4-Lite slave), ``s_axis``
+    and ``m_axis`` (``stream_bytes`` each) and a level ``irq``."""
+    return {
+        "s_axil": In(axi_lite_signature(regmap.addr_width)),
+        "s_axis": In(axis_signature(stream_bytes)),
+        "m_axis": Out(axis_signature(stream_bytes)),
+        "irq": Out(1),
+    }
 
 
 def axis_layout(data_bytes: int, last: bool = True, user: int = 0) -> data.StructLayout:
