@@ -429,6 +429,8 @@ class _Engine(wiring.Component):
             vec.cfg.mult.eq(cmd.mult), vec.cfg.shift.eq(cmd.shift), vec.cfg.relu.eq(cmd.relu),
             vec.cfg.clip_lo.eq(-128), vec.cfg.clip_hi.eq(127),
             vec.i.payload.acc.as_value().eq(acc.r[1].data),
+            # No bias or residual here (cfg.bias / cfg.residual stay 0): the inputs take any live value.
+            vec.i.payload.bias.as_value().eq(acc.r[1].data), vec.i.payload.res.as_value().eq(lbuf[:w_bits]),
         ]
         out_end = self.m_axis.tvalid & self.m_axis.tready & self.m_axis.tlast
 
