@@ -13,11 +13,12 @@ Arguments (``sim.env.args()``): ``steps`` of the slice (default 3);
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import ClockCycles
 
 from golden import ditto_accel as gd
 from hdl.accel.ditto_commands import COMMANDS, ERRORS, MEMORIES, regmap
 from sim import env
+from sim.accel.tb_gemm_accelerator import TB as GemmTB
 from sim.axi import Driver, HandshakeChecker, axis_sink, axis_source, start_clock
 
 LAYER_REGS = ("cycles_act", "cycles_diff", "layer_cycles", "compute_cycles", "memory_cycles", "zero", "low", "full")
@@ -78,26 +79,9 @@ class TB:
         self.cfg = replace(self.cfg, bw_log2=bw_log2, mem_enable=bool(enable))
         self.model.cfg = self.cfg
 
-    async def flush_streams(self):
-        for ep in (self.src, self.sink):
-            ep.axis.clear()
-            ep.axis._handle_reset(True)
-        await RisingEdge(self.clk)
-        for ep in (self.src, self.sink):
-            ep.axis._handle_reset(False)
-            ep.axis.clear()
-        await ClockCycles(self.clk, 2)
-
-    async def wait_done(self, timeout_ns):
-        await ClockCycles(self.clk, 2)
-        await ReadOnly()
-        if not int(self.dut.irq.value):
-            deadline = Timer(timeout_ns, "ns")
-            got = await First(RisingEdge(self.dut.irq), deadline)
-            if got is deadline:
-                raise TimeoutError(f"no irq within {timeout_ns} ns")
-        await RisingEdge(self.clk)
-        return await self.host.status()
+    # The GEMM testbench's stream flush and irq wait (same endpoint and clock names).
+    flush_streams = GemmTB.flush_streams
+    wait_done = GemmTB.wait_done
 
     async def push(self, chunk, bad=()):
         for cmd in chunk:
