@@ -12,6 +12,7 @@ Arguments (``sim.env.args()``): ``steps`` of the slice (default 3);
 """
 
 import cocotb
+from cocotb.task import bridge, resume
 import numpy as np
 from cocotb.triggers import ClockCycles
 
@@ -333,3 +334,65 @@ async def soft_reset_mid_traffic(dut):
         sl = Slice(tb)
         check_decisions(await run_slice(tb, sl, 3), 3)
     env.report(runs=len(tb.runs))
+
+
+# --------------------------------------------------------------------------
+# The digits DiT through the accelerator (reports.ditto_accelerator).
+
+class RtlBackend:
+    """:class:`sim.accel.ditto_dit.DittoAccelHooks` backend on the RTL, called from the
+    sampler's thread; every run is also checked against the golden accelerator in lockstep."""
+
+    def __init__(self, tb):
+        self.tb = tb
+        self.cycles = 0
+        self._run = resume(self._run_async)
+
+    async def _run_async(self, cmds):
+        outs, layers, cycles = [], [], 0
+        for i in range(0, len(cmds), self.tb.queue_depth):
+            want = await self.tb.run(cmds[i:i + self.tb.queue_depth], label="dit")
+            cycles += self.tb.runs[-1]["cycles"]
+            outs += self.tb.last_outputs
+            layers += want.layers
+        self.cycles += cycles
+        return outs, layers, cycles
+
+    def run(self, cmds, key=None):
+        return self._run(cmds)
+
+
+@cocotb.test()
+async def dit_slice(dut):
+    """``args["dit"]``: {"steps", "stop_after", "label", "seed", "calib_samples"}: the first
+    ``stop_after`` steps of DDIM-``steps`` sampling of the digits DiT with every linear layer on
+    the RTL (bit-, register- and cycle-exact against the golden accelerator in lockstep)."""
+    import time
+
+    import torch
+
+    from sim.accel.ditto_dit import DittoAccelHooks, StopSampling
+    from workloads.dit import sample
+    from workloads.traces import calibrate, get_model
+
+    job = env.args().get("dit")
+    if not job:
+        return
+    torch.set_num_threads(1)
+    tb = TB(dut, job.get("bw_log2", 4))
+    await tb.reset()
+    model, _, _ = get_model()
+    scales = calibrate(model, samples=job.get("calib_samples", 20), steps=job["steps"])
+    backend = RtlBackend(tb)
+    hooks = DittoAccelHooks(model, scales, backend, tb.cfg, stop_after=job["stop_after"])
+    wall = time.perf_counter()
+
+    def go():
+        try:
+            sample(model, [job.get("label", 3)], seed=job.get("seed", 0), steps=job["steps"], hooks=hooks)
+        except StopSampling:
+            pass
+
+    await bridge(go)()
+    env.report(dit={"cycles": backend.cycles, "bit_exact": hooks.bit_exact, "layers": hooks.layers,
+                    "wall_s": time.perf_counter() - wall, "runs": len(tb.runs)})
