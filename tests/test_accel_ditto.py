@@ -122,3 +122,30 @@ def test_rtl_slice(cosim):
     """4 layers x 3 timesteps (each Defo outcome), back-pressure, bad commands, soft reset: one build."""
     res = cosim("ditto_accelerator", SMALL, testcase=CASES)
     assert res["tests"] == len(CASES)
+
+
+def test_digits_dit_through_the_golden_accelerator():
+    """The bench's hooks on the golden backend: the sample equals the plain W8A8
+    sampler's bit for bit, every product is exact, steps 0 / 1 run on activations /
+    differences and later steps follow cycles_diff < cycles_act."""
+    pytest.importorskip("torch")
+    import torch
+
+    from reports.ditto_accelerator import _layers
+    from sim.accel.ditto_dit import DittoAccelHooks, GoldenBackend, bench_config
+    from workloads.dit import sample
+    from workloads.hooks import Int8Hooks
+    from workloads.traces import calibrate, get_model
+
+    model, _, _ = get_model()
+    scales = calibrate(model, samples=2, steps=4)
+    cfg = bench_config()
+    ref = sample(model, [3], seed=0, steps=4, hooks=Int8Hooks(model, scales))
+    hooks = DittoAccelHooks(model, scales, GoldenBackend(cfg), cfg)
+    x = sample(model, [3], seed=0, steps=4, hooks=hooks)
+    assert torch.equal(x, ref) and hooks.bit_exact
+    assert {r["mode"] for r in hooks.layers if r["step"] == 0} == {"act"}
+    assert {r["mode"] for r in hooks.layers if r["step"] == 1} == {"temporal"}
+    layers = _layers(hooks)
+    assert len(layers) == 24 and all(e["consistent"] for e in layers)
+    assert all((r["mode"] == "temporal") == r["decision"] for r in hooks.layers if r["step"] >= 2)
