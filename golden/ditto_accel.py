@@ -18,7 +18,7 @@ import numpy as np
 from . import ditto as gd
 from .accel import requantize
 
-__all__ = ["Config", "Load", "Store", "Layer", "Vector", "Unknown", "Machine", "Result", "LayerRecord",
+__all__ = ["Config", "Load", "Store", "Layer", "Vector", "Tadd", "Unknown", "Machine", "Result", "LayerRecord",
            "run", "memory_bytes", "memory_cycles", "encoder_cycles", "layer_entries", "ERRORS",
            "LAYER_OVERHEAD", "ITC_OVERHEAD"]
 
@@ -100,6 +100,17 @@ class Layer:
     o: int = 0
     p: int = 0
     spatial: bool = False
+    store: bool = False       # temporal differences: O := ΔA·W (a partial product), not O + ΔA·W
+
+
+@dataclass
+class Tadd:
+    """Transposed add: the (n x m) partial ``R`` at O ``r`` (a LAYER's output layout, N = m)
+    added transposed to the (m x n) sum at O ``o``: ``S[i, j] += R[j, i]``."""
+    m: int
+    n: int
+    r: int
+    o: int
 
 
 @dataclass
@@ -158,20 +169,20 @@ class Result:
 # Memory model and encoder timing
 # ---------------------------------------------------------------------------
 
-def memory_bytes(m: int, k: int, n: int, mode: str) -> int:
+def memory_bytes(m: int, k: int, n: int, mode: str, store: bool = False) -> int:
     """Bytes a LAYER moves in ``mode`` (docs/SPEC.md "Ditto accelerator", memory model):
     every mode reads A (M·K) and W (K·N) and writes the INT32 outputs (4·M·N);
-    temporal differences also read and write the previous inputs (2·M·K) and
-    read the previous outputs (4·M·N)."""
+    temporal differences also read and write the previous inputs (2·M·K) and,
+    unless ``store``, read the previous outputs (4·M·N)."""
     base = m * k + k * n + 4 * m * n
-    return base + (2 * m * k + 4 * m * n if mode == "temporal" else 0)
+    return base + (2 * m * k + (0 if store else 4 * m * n) if mode == "temporal" else 0)
 
 
-def memory_cycles(m: int, k: int, n: int, mode: str, cfg: Config) -> int:
+def memory_cycles(m: int, k: int, n: int, mode: str, cfg: Config, store: bool = False) -> int:
     if not cfg.mem_enable:
         return 0
     bw = 1 << cfg.bw_log2
-    return -(-memory_bytes(m, k, n, mode) // bw)
+    return -(-memory_bytes(m, k, n, mode, store) // bw)
 
 
 def _row_cycles(cls_row):
@@ -281,6 +292,12 @@ class Machine:
             if cmd.rows == 0:
                 return "SHAPE"
             return "ADDRESS" if cmd.addr + cmd.rows > cfg.o_depth else "NONE"
+        if isinstance(cmd, Tadd):
+            if cmd.m == 0 or cmd.n == 0 or cmd.m % cfg.cols or cmd.n % cfg.cols:
+                return "SHAPE"
+            if cmd.r + cmd.m // cfg.cols * cmd.n > cfg.o_depth or cmd.o + cmd.n // cfg.cols * cmd.m > cfg.o_depth:
+                return "ADDRESS"
+            return "NONE"
         if isinstance(cmd, Layer):
             if (cmd.m == 0 or cmd.k == 0 or cmd.k % cfg.lanes or cmd.k > cfg.max_k or cmd.n == 0
                     or cmd.n % cfg.cols or cmd.layer >= cfg.defo_entries or cmd.step not in (0, 1, 2)):
@@ -313,7 +330,7 @@ class Machine:
             prod = gd.matmul(d, wt)
             rows = slice(cmd.o + t * m, cmd.o + (t + 1) * m)
             if mode == "temporal":
-                new = o[rows] + prod
+                new = prod if cmd.store else o[rows] + prod
             elif mode == "spatial":
                 new = np.cumsum(prod, axis=0)
             else:
@@ -323,7 +340,7 @@ class Machine:
             self.mem["P"][cmd.p:cmd.p + m * kb] = a.reshape(m * kb, cfg.lanes)
         last = encoder_cycles(cls, cfg.lanes, nt, cfg.enc_queue)
         compute = last + CU_LATENCY + 1
-        memory = memory_cycles(m, k, n, mode, cfg)
+        memory = memory_cycles(m, k, n, mode, cfg, cmd.store)
         cycles = max(compute, memory)
         self.table.record(cmd.layer, cmd.step, cycles)
         counts = (np.bincount(cls.reshape(-1), minlength=3)[:3] * nt).astype(np.int64)
@@ -356,6 +373,15 @@ class Machine:
                 q = np.maximum(q, 0)
             result.outputs.append(_to_bytes(q, 1))
             result.cycles.append(cmd.rows * cfg.beats_per_row("W") + 5)
+        elif isinstance(cmd, Tadd):
+            c = cfg.cols
+            r = self.mem["O"][cmd.r:cmd.r + cmd.m // c * cmd.n].reshape(cmd.m // c, cmd.n, c)
+            part = r.transpose(1, 0, 2).reshape(cmd.n, cmd.m)          # R (n x m)
+            rows = self.mem["O"][cmd.o:cmd.o + cmd.n // c * cmd.m]
+            s = rows.reshape(cmd.n // c, cmd.m, c).transpose(1, 0, 2).reshape(cmd.m, cmd.n) + part.T
+            s = (s + (1 << 31)) % (1 << 32) - (1 << 31)
+            rows[:] = s.reshape(cmd.m, cmd.n // c, c).transpose(1, 0, 2).reshape(-1, c)
+            result.cycles.append(cmd.m * cmd.n + 1)
         else:
             rec = self.layer(cmd)
             result.layers.append(rec)

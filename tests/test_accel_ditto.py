@@ -13,7 +13,8 @@ from golden import ditto_accel as gd
 
 SMALL = {"CUS": 2, "PES": 4, "LANES": 8, "A_DEPTH": 64, "W_DEPTH": 128, "O_DEPTH": 32, "P_DEPTH": 64,
          "MAX_K": 32, "DEFO_ENTRIES": 8, "QUEUE_DEPTH": 8, "STREAM_BYTES": 4}
-CASES = ["slice_defo_decisions", "backpressure_and_protocol", "bad_commands", "soft_reset_mid_traffic"]
+CASES = ["slice_defo_decisions", "backpressure_and_protocol", "bad_commands", "soft_reset_mid_traffic",
+         "attention_differences"]
 
 
 def _cfg(**kw):
@@ -72,6 +73,29 @@ def test_defo_follows_golden_table_and_act_is_full_width():
     table.record(0, 1, r1.cycles)
     assert r1.decision == bool(table.decision[0]) == (r1.cycles < r0.cycles)
     assert np.array_equal(m.mem["O"][:4], a @ w)
+
+
+def test_attention_in_difference_form_is_exact():
+    """Q·Kᵀ from two difference products (the second stored and added transposed by TADD)
+    equals the plain INT8 product at every step (golden accelerator)."""
+    from sim.accel import tb_ditto_accelerator as tbm
+
+    cfg = _cfg()
+    tb = types.SimpleNamespace(cfg=cfg)
+    machine = gd.Machine(cfg)
+    rng = np.random.default_rng(7)
+    t, d = cfg.cols, 2 * cfg.lanes
+    q, k = rng.integers(-100, 101, size=(t, d)), rng.integers(-100, 101, size=(t, d))
+    for step in range(4):
+        if step:
+            q = np.clip(q + rng.choice([0, 0, 1, -1, 5], size=q.shape), -128, 127)
+            k = np.clip(k + rng.choice([0, 0, 1, -3], size=k.shape), -128, 127)
+        res = gd.run(tbm.attention_program(tb, q, k, step, step > 0), cfg, machine)
+        assert not res.errors
+        got = np.frombuffer(res.outputs[0], "<i4").astype(np.int64).reshape(-1, cfg.cols)
+        assert np.array_equal(got, tbm.o_rows(q @ k.T, cfg.cols))
+        if step:
+            assert [r.mode for r in res.layers] == ["temporal", "temporal"]
 
 
 def test_memory_bytes():

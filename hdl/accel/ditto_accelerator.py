@@ -314,6 +314,12 @@ class _Engine(wiring.Component):
                     bad_addr.eq((cmd.addr0 + m_kb > p["a_depth"]) | (cmd.addr1 + nt_k > p["w_depth"])
                                 | (cmd.addr2 + m_nt > p["o_depth"]) | (cmd.addr3 + m_kb > p["p_depth"])),
                 ]
+            with m.Case(OPCODES["TADD"]):
+                m.d.comb += [
+                    bad_shape.eq((cmd.m == 0) | (cmd.n == 0) | (cmd.m % cols != 0) | (cmd.n % cols != 0)),
+                    bad_addr.eq((cmd.addr0 + (cmd.m // cols) * cmd.n > p["o_depth"])
+                                | (cmd.addr2 + (cmd.n // cols) * cmd.m > p["o_depth"])),
+                ]
             with m.Default():
                 m.d.comb += bad_op.eq(1)
         m.d.comb += new_code.eq(Mux(bad_op, ERRORS["OPCODE"], Mux(bad_shape, ERRORS["SHAPE"], ERRORS["ADDRESS"])))
@@ -360,7 +366,7 @@ class _Engine(wiring.Component):
         ans_diff = defo.o.payload.use_diff
         temporal = ans_diff & ~cmd.spatial
         bytes_ = Signal(COUNTER_BITS + 6, name="mem_bytes")
-        m.d.comb += bytes_.eq(mk + kn + mn4 + Mux(temporal, (mk << 1) + mn4, 0))
+        m.d.comb += bytes_.eq(mk + kn + mn4 + Mux(temporal, (mk << 1) + Mux(cmd.store, 0, mn4), 0))
         mem_now = Signal(COUNTER_BITS + 8, name="mem_cycles_now")
         m.d.comb += mem_now.eq(Mux(self.mem_en, (bytes_ + (Const(1, 16) << self.bw_log2) - 1) >> self.bw_log2, 0))
 
@@ -406,11 +412,31 @@ class _Engine(wiring.Component):
                                     Cat((run.word_select(j, 32) + sums.word_select(j, 32))[:32]
                                         for j in range(cols))))
         res_valid = units[0].o.valid
+        # TADD: O[o + nt*m + i] += lanes i % C of the partial's rows (a transposed add).
+        t_active = Signal(name="tadd_active")
+        t_i = Signal(FIELD, name="tadd_row")
+        t_q = Signal(FIELD, name="tadd_q")
+        t_j = Signal(range(cols), name="tadd_lane_j")
+        t_lane = Signal(range(cols), name="tadd_lane_i")
+        t_base = Signal(FIELD + 1, name="tadd_base")
+        t_oaddr = Signal(FIELD + 1, name="tadd_oaddr")
+        t_more = Signal(name="tadd_more")
+        c_valid = Signal(name="tadd_c_valid")
+        c_lane = Signal(range(cols), name="tadd_c_lane")
+        c_j = Signal(range(cols), name="tadd_c_j")
+        c_oaddr = Signal(FIELD + 1, name="tadd_c_oaddr")
+        c_done = Signal(name="tadd_c_done")
+        gather = Signal(o_bits, name="tadd_gather")
+        taken = Signal(32, name="tadd_value")
+        gathered = Signal(o_bits, name="tadd_gathered")
+        m.d.comb += [taken.eq(acc.r[1].data.word_select(c_lane, 32) if cols > 1 else acc.r[1].data),
+                     gathered.eq(Cat(Mux(c_j == j, taken, gather.word_select(j, 32)) for j in range(cols)))]
+        t_update = c_valid & (c_j == cols - 1)
         m.d.comb += [
-            acc.acc.valid.eq(res_valid),
-            acc.acc.addr.eq(o_ptr),
-            acc.acc.first.eq(~use_diff | spatial),
-            acc.acc.data.eq(Mux(use_diff & spatial, run_next, sums)),
+            acc.acc.valid.eq(Mux(t_active, t_update, res_valid)),
+            acc.acc.addr.eq(Mux(t_active, c_oaddr, o_ptr)),
+            acc.acc.first.eq(Mux(t_active, 0, ~use_diff | spatial | cmd.store)),
+            acc.acc.data.eq(Mux(t_active, gathered, Mux(use_diff & spatial, run_next, sums))),
         ]
         compute_done = Signal(name="compute_done")
         m.d.comb += compute_done.eq(res_valid & (rows_out == m_nt - 1))
@@ -460,6 +486,10 @@ class _Engine(wiring.Component):
                     m.next = "LOAD"
                 with m.Elif(op == OPCODES["STORE"]):
                     m.next = "STORE"
+                with m.Elif(op == OPCODES["TADD"]):
+                    m.d.sync += [t_i.eq(0), t_q.eq(0), t_j.eq(0), t_lane.eq(0), t_base.eq(cmd.addr0),
+                                 t_oaddr.eq(cmd.addr2), t_more.eq(1), c_valid.eq(0), gather.eq(0)]
+                    m.next = "TADD"
                 with m.Elif(op == OPCODES["VECTOR"]):
                     m.d.sync += glast.eq(w_bits // beat - 1)
                     m.next = "VECTOR"
@@ -530,6 +560,32 @@ class _Engine(wiring.Component):
                 with m.If(out_end):
                     m.next = "IDLE"
 
+            with m.State("TADD"):
+                # Read the partial's rows base_i .. base_i + n - 1 for each sum row i, one a cycle;
+                # every COLS reads gather one O row's worth of lane i % COLS.
+                m.d.comb += [t_active.eq(1), acc.r[1].addr.eq(t_base + t_q), acc.r[1].en.eq(t_more)]
+                last_q = t_q == cmd.n - 1
+                m.d.sync += [c_valid.eq(t_more), c_lane.eq(t_lane), c_j.eq(t_j), c_oaddr.eq(t_oaddr),
+                             c_done.eq(last_q & (t_i == cmd.m - 1))]
+                with m.If(t_more):
+                    m.d.sync += t_j.eq(Mux(t_j == cols - 1, 0, t_j + 1))
+                    with m.If(t_j == cols - 1):
+                        m.d.sync += t_oaddr.eq(t_oaddr + cmd.m)
+                    with m.If(last_q):
+                        m.d.sync += t_q.eq(0)
+                        with m.If(t_i == cmd.m - 1):
+                            m.d.sync += t_more.eq(0)
+                        with m.Else():
+                            m.d.sync += [t_i.eq(t_i + 1), t_lane.eq(Mux(t_lane == cols - 1, 0, t_lane + 1)),
+                                         t_oaddr.eq(cmd.addr2 + t_i + 1)]
+                            with m.If(t_lane == cols - 1):
+                                m.d.sync += t_base.eq(t_base + cmd.n)
+                    with m.Else():
+                        m.d.sync += t_q.eq(t_q + 1)
+                with m.If(c_valid):
+                    m.d.sync += gather.eq(gathered)
+                    with m.If(c_done):
+                        m.next = "IDLE"
             with m.State("QUERY"):
                 m.d.comb += [defo.i.valid.eq(1), defo.i.payload.op.eq(DefoOp.QUERY),
                              defo.i.payload.layer.eq(cmd.layer), defo.i.payload.step.eq(cmd.step)]

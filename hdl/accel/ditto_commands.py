@@ -7,7 +7,7 @@ from .gemm_commands import ERRORS as GEMM_ERRORS
 
 __all__ = ["COMMANDS", "OPCODES", "MEMORIES", "ERRORS", "ID_MAGIC", "VERSION", "STEPS", "regmap"]
 
-OPCODES = {"LOAD": 1, "STORE": 2, "LAYER": 3, "VECTOR": 4}
+OPCODES = {"LOAD": 1, "STORE": 2, "LAYER": 3, "VECTOR": 4, "TADD": 5}
 # Memory selector of LOAD (destination) and STORE (source).
 MEMORIES = {"A": 0, "W": 1, "O": 2, "P": 3}
 ERRORS = dict(GEMM_ERRORS)   # NONE, OPCODE, SHAPE, ADDRESS, QUEUE_FULL: the GEMM accelerator's codes
@@ -16,17 +16,20 @@ ID_MAGIC = 0x4449544F  # "DITO"
 VERSION = 0x00010000
 
 COMMANDS = CommandFormat("ditto_cmd", 6, [
-    Field("opcode", 0, 4, doc="LOAD=1, STORE=2, LAYER=3, VECTOR=4"),
+    Field("opcode", 0, 4, doc="LOAD=1, STORE=2, LAYER=3, VECTOR=4, TADD=5"),
     Field("mem", 4, 2, doc="LOAD destination / STORE source: 0 activations (A), 1 weights (W, LOAD only), "
                           "2 outputs (O, INT32), 3 previous inputs (P)"),
     Field("spatial", 8, 1, doc="LAYER: difference steps take Ditto+ spatial (row) differences, not temporal"),
+    Field("store", 9, 1, doc="LAYER: temporal differences store ΔA·W in O instead of adding it (a partial "
+                            "product for TADD)"),
     Field("relu", 11, 1, doc="VECTOR: ReLU after requantize"),
     Field("shift", 16, 6, doc="VECTOR: requantize right shift (round half to even)"),
-    Field("m", 32, 16, doc="LOAD/STORE/VECTOR: rows; LAYER: M (activation rows)"),
-    Field("n", 48, 16, doc="LAYER: N (a multiple of CUS * PES)"),
-    Field("addr0", 64, 16, doc="LOAD/STORE/VECTOR: first row; LAYER: activation (A) base"),
+    Field("m", 32, 16, doc="LOAD/STORE/VECTOR: rows; LAYER: M (activation rows); TADD: rows of the sum"),
+    Field("n", 48, 16, doc="LAYER: N (a multiple of CUS * PES); TADD: columns of the sum (rows of the partial)"),
+    Field("addr0", 64, 16, doc="LOAD/STORE/VECTOR: first row; LAYER: activation (A) base; TADD: partial (O) base"),
     Field("addr1", 80, 16, doc="LAYER: weight (W) base"),
-    Field("addr2", 96, 16, doc="LAYER: output (O) base: previous outputs read, new outputs written"),
+    Field("addr2", 96, 16, doc="LAYER: output (O) base: previous outputs read, new outputs written; TADD: sum "
+                              "(O) base"),
     Field("addr3", 112, 16, doc="LAYER: previous-input (P) base"),
     Field("k", 128, 16, doc="LAYER: K (a multiple of LANES, at most MAX_K)"),
     Field("mult", 144, 16, doc="VECTOR: requantize multiplier (unsigned)"),

@@ -42,7 +42,10 @@ def encode(cmd) -> list[int]:
                              relu=int(cmd.relu))
     if isinstance(cmd, gd.Layer):
         return COMMANDS.pack(opcode="LAYER", layer=cmd.layer, step=cmd.step, m=cmd.m, k=cmd.k, n=cmd.n,
-                             addr0=cmd.a, addr1=cmd.w, addr2=cmd.o, addr3=cmd.p, spatial=int(cmd.spatial))
+                             addr0=cmd.a, addr1=cmd.w, addr2=cmd.o, addr3=cmd.p, spatial=int(cmd.spatial),
+                             store=int(cmd.store))
+    if isinstance(cmd, gd.Tadd):
+        return COMMANDS.pack(opcode="TADD", m=cmd.m, n=cmd.n, addr0=cmd.r, addr2=cmd.o)
     return COMMANDS.pack(opcode=cmd.opcode)
 
 
@@ -290,6 +293,8 @@ async def bad_commands(dut):
         (gd.Store("W", 0, 1), "SHAPE"),
         (gd.Store("A", cfg.a_depth - 1, 2), "ADDRESS"),
         (gd.Vector(cfg.o_depth, 1), "ADDRESS"),
+        (gd.Tadd(cfg.cols + 1, cfg.cols, 0, 0), "SHAPE"),
+        (gd.Tadd(cfg.cols, cfg.cols, cfg.o_depth - 1, 0), "ADDRESS"),
         (gd.Load("P", cfg.p_depth - 1, np.zeros((2, cfg.lanes), np.int64)), "ADDRESS"),
     ]
     # Memories keep what earlier tests left: give the row the probe STORE reads a known value.
@@ -334,6 +339,57 @@ async def soft_reset_mid_traffic(dut):
         sl = Slice(tb)
         check_decisions(await run_slice(tb, sl, 3), 3)
     env.report(runs=len(tb.runs))
+
+
+def attention_program(tb, q, k, step, prev_k_loaded):
+    """One head's Q·Kᵀ at ``step`` in difference form (docs/SPEC.md "Ditto accelerator",
+    attention): S_t = S_{t-1} + ΔQ·K_{t-1}ᵀ + (ΔK·Q_tᵀ)ᵀ, the second product stored and
+    added transposed (TADD); step 0 on activations. Regions: Q, K in A / P at 0 / T·d/LANES,
+    Kᵀ and Qᵀ weights at 0 / 2d·N/C... , S and R in O at 0 / T·T/C."""
+    cfg = tb.cfg
+    t, d = q.shape
+    rows = t * d // cfg.lanes
+    nt = t // cfg.cols
+    aq, ak, wk, wq, os_, orr = 0, rows, 0, nt * d, 0, t * nt
+
+    def w_rows(mat):   # (d x t) weights -> W rows, N tiles outer
+        return np.concatenate([mat[:, j * cfg.cols:(j + 1) * cfg.cols] for j in range(nt)])
+
+    loads = [gd.Load("A", aq, q.reshape(-1, cfg.lanes)), gd.Load("A", ak, k.reshape(-1, cfg.lanes))]
+    if step == 0:
+        return loads + [gd.Load("W", wk, w_rows(k.T)),
+                        gd.Layer(4, 0, t, d, t, a=aq, w=wk, o=os_, p=aq),       # S_0 = Q_0·K_0ᵀ, P <- Q_0
+                        gd.Load("W", wq, w_rows(q.T)),
+                        gd.Layer(5, 0, t, d, t, a=ak, w=wq, o=orr, p=ak),       # P <- K_0 (product unused)
+                        gd.Store("O", os_, t * nt)]
+    return loads + [gd.Layer(4, 1, t, d, t, a=aq, w=wk, o=os_, p=aq),           # S += ΔQ·K_{t-1}ᵀ
+                    gd.Load("W", wq, w_rows(q.T)),
+                    gd.Layer(5, 1, t, d, t, a=ak, w=wq, o=orr, p=ak, store=True),  # R = ΔK·Q_tᵀ
+                    gd.Tadd(t, t, orr, os_),                                      # S += Rᵀ
+                    gd.Load("W", wk, w_rows(k.T)),                                # K_tᵀ for the next step
+                    gd.Store("O", os_, t * nt)]
+
+
+@cocotb.test()
+async def attention_differences(dut):
+    """One head's Q·Kᵀ over four timesteps in difference form (two difference products, the
+    second added transposed): bit-identical to the plain INT8 product every step, cycle-exact."""
+    tb = await setup(dut)
+    cfg = tb.cfg
+    t, d = cfg.cols, 2 * cfg.lanes
+    q = tb.rng.integers(-100, 101, size=(t, d))
+    k = tb.rng.integers(-100, 101, size=(t, d))
+    steps = []
+    for step in range(4):
+        if step:
+            q = np.clip(q + tb.rng.choice([0, 0, 0, 1, -1, 3], size=q.shape), -128, 127)
+            k = np.clip(k + tb.rng.choice([0, 0, 0, 1, -2], size=k.shape), -128, 127)
+        want = await tb.run(attention_program(tb, q, k, step, step > 0), label=f"attention step {step}")
+        got = np.frombuffer(tb.last_outputs[0], "<i4").astype(np.int64).reshape(-1, cfg.cols)
+        assert np.array_equal(got, o_rows(q @ k.T, cfg.cols)), f"attention step {step}"
+        steps.append([r.mode for r in want.layers])
+    assert steps[1] == ["temporal", "temporal"], steps
+    env.report(attention=steps)
 
 
 # --------------------------------------------------------------------------
