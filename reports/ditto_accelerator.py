@@ -83,23 +83,31 @@ def itc_layer(rec, n_itc: float, cfg) -> dict:
 
 
 def _summary(hooks, cfg, n_itc):
+    """Ditto's Defo-recorded cycles (linear layers; attention: its LAYERs + TADD) against the ITC model
+    on the same products (attention on the same zero-padded shapes the host issues)."""
     recs = hooks.layers
-    ditto = sum(r["cycles"] for r in recs)
-    itc = [itc_layer(r, n_itc, cfg) for r in recs]
-    itc_cycles = sum(i["cycles"] for i in itc)
+    lin = sum(r["cycles"] for r in recs)
+    itc_lin = sum(itc_layer(r, n_itc, cfg)["cycles"] for r in recs)
+    att = sum(r["cycles"] for r in hooks.attn)
+    itc_att = sum(itc_layer(r, n_itc, cfg)["cycles"] for r in hooks.attn)
     modes = {}
     for r in recs:
         if r["step"] >= 2:
             modes[r["mode"]] = modes.get(r["mode"], 0) + 1
-    return {"layer_cycles": ditto, "itc_cycles_iso_area": itc_cycles, "speedup_vs_itc": itc_cycles / ditto,
+    return {"layer_cycles": lin + att, "itc_cycles_iso_area": itc_lin + itc_att,
+            "speedup_vs_itc": (itc_lin + itc_att) / (lin + att),
+            "linear": {"cycles": lin, "itc_cycles_iso_area": itc_lin, "speedup_vs_itc": itc_lin / lin},
+            "attention": {"cycles": att, "itc_cycles_iso_area": itc_att,
+                          "speedup_vs_itc": itc_att / att if att else None, "products": len(hooks.attn),
+                          "exact": all(r["exact"] for r in hooks.attn)},
             "compute_cycles": sum(r["compute"] for r in recs), "memory_cycles": sum(r["memory"] for r in recs),
-            "itc_compute_cycles": sum(i["compute"] for i in itc), "later_step_modes": modes}
+            "later_step_modes": modes}
 
 
 def _mix(hooks):
     out = {}
     for lo, hi in RANGES:
-        for name in ("qkv", "proj", "fc1", "fc2"):
+        for name in ("qkv", "proj", "fc1", "fc2", "qk.a", "qk.b", "pv.a", "pv.b"):
             rows = np.array([r[2:] for r in hooks.mix if r[1] == name and lo <= r[0] <= hi], dtype=np.int64)
             if rows.size:
                 c = rows.sum(axis=0)
@@ -155,17 +163,22 @@ def run(out_dir: Path, quick: bool = False) -> dict:
                                    "calib_samples": CALIB, "bw_log2": BW_LOG2}})
     rtl = res["result"]["dit"]
     gold_slice = [r for r in hooks.layers if r["step"] < RTL_STEPS]
+    gold_attn = [r for r in hooks.attn if r["step"] < RTL_STEPS]
     same = [(a["name"], a["step"], a["mode"], a["cycles"], a["decision"], a["run_cycles"]) for a in rtl["layers"]] == \
-           [(a["name"], a["step"], a["mode"], a["cycles"], a["decision"], a["run_cycles"]) for a in gold_slice]
+           [(a["name"], a["step"], a["mode"], a["cycles"], a["decision"], a["run_cycles"]) for a in gold_slice] and \
+           [(a["name"], a["step"], a["cycles"], a["run_cycles"]) for a in rtl["attn"]] == \
+           [(a["name"], a["step"], a["cycles"], a["run_cycles"]) for a in gold_attn]
     layers = _layers(hooks)
     result = {
         "config": BENCH, "memory_bytes_per_cycle": 1 << BW_LOG2, "steps": steps, "quick": quick,
         "image_label": LABEL, "seed": SEED,
         "bit_exact": bool(hooks.bit_exact and torch.equal(x, ref) and rtl["bit_exact"]),
         "sample_equals_int8_sampler": bool(torch.equal(x, ref)),
-        "rtl_slice": {"steps": RTL_STEPS, "layers": len(rtl["layers"]), "runs": rtl["runs"],
+        "rtl_slice": {"steps": RTL_STEPS, "layers": len(rtl["layers"]), "attention_products": len(rtl["attn"]),
+                      "runs": rtl["runs"],
                       "wall_s": rtl["wall_s"], "layers_equal_golden": bool(same)},
-        "rtl_cycles": rtl["cycles"], "model_cycles": sum(r["run_cycles"] for r in gold_slice),
+        "rtl_cycles": rtl["cycles"],
+        "model_cycles": sum(r["run_cycles"] for r in gold_slice) + sum(r["run_cycles"] for r in gold_attn),
         "model_cycles_full_run": be.cycles,
         **main,
         "area_ratio_a4w8_a8w8": ratio, "area_ratio_source": ratio_src, "itc_pes_iso_area": n_itc,
@@ -178,7 +191,7 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     lines = [f"# Ditto accelerator on the digits DiT (DDIM-{steps}, one image)", "",
              f"{cfg.cus} compute units x {cfg.pes} A4W8 PEs ({cfg.cols} output columns a pass), {cfg.lanes}-lane "
              f"encoder; every linear layer (6 blocks x qkv, proj, fc1, fc2) is LOAD A + LAYER + STORE O with its "
-             f"own Defo entry; memory model {1 << BW_LOG2} B/cycle. Whole run on the golden accelerator, the first "
+             f"own Defo entry, every head's Q·Kᵀ and P·V two difference LAYERs + TADD; memory model {1 << BW_LOG2} B/cycle. Whole run on the golden accelerator, the first "
              f"{RTL_STEPS} steps (Defo steps 0, 1, 2 of every layer) on the RTL in Verilator.", "",
              f"- bit_exact: **{result['bit_exact']}** (every product = plain INT8; sample = W8A8 sampler's)",
              f"- RTL slice: rtl_cycles {result['rtl_cycles']:,}, model_cycles {result['model_cycles']:,} "
@@ -188,6 +201,10 @@ def run(out_dir: Path, quick: bool = False) -> dict:
              f"{main['layer_cycles']:,}",
              f"- iso-area ITC: A4W8/A8W8 PE area {ratio:.3f} ({ratio_src}) -> {n_itc:.1f} A8W8 PEs; "
              f"itc_cycles_iso_area {main['itc_cycles_iso_area']:,}; **speedup_vs_itc {main['speedup_vs_itc']:.3f}**",
+             f"- linear layers: speedup_vs_itc {main['linear']['speedup_vs_itc']:.3f}; attention "
+             f"({main['attention']['products']} Q·Kᵀ / P·V products of the INT8-quantised Q, K, P, V, difference "
+             f"form, zero-padded to {cfg.cols}; the sampler keeps float SDPA): exact "
+             f"{main['attention']['exact']}, speedup_vs_itc {main['attention']['speedup_vs_itc']:.3f}",
              f"- decisions consistent with cycles_diff < cycles_act: {result['decisions_consistent']}", "",
              "| memory | Ditto layer cycles | ITC iso-area | speedup | later-step modes |", "|---|---:|---:|---:|---|"]
     for label, s in sweep.items():

@@ -90,7 +90,7 @@ def test_attention_in_difference_form_is_exact():
         if step:
             q = np.clip(q + rng.choice([0, 0, 1, -1, 5], size=q.shape), -128, 127)
             k = np.clip(k + rng.choice([0, 0, 1, -3], size=k.shape), -128, 127)
-        res = gd.run(tbm.attention_program(tb, q, k, step, step > 0), cfg, machine)
+        res = gd.run(tbm.attention_program(tb, q, k, step), cfg, machine)
         assert not res.errors
         got = np.frombuffer(res.outputs[0], "<i4").astype(np.int64).reshape(-1, cfg.cols)
         assert np.array_equal(got, tbm.o_rows(q @ k.T, cfg.cols))

@@ -19,12 +19,13 @@ import numpy as np
 from golden import ditto as gdt
 from golden import ditto_accel as gd
 
-__all__ = ["BENCH", "bench_config", "DittoAccelHooks", "GoldenBackend", "StopSampling", "layout"]
+__all__ = ["BENCH", "bench_config", "DittoAccelHooks", "GoldenBackend", "StopSampling", "layout",
+           "attention_cmds", "attention_regions", "unlayout_o"]
 
 # The bench top: 4 compute units of 16 PEs (64 output columns a pass), 8-lane encoder, 8-byte streams,
 # buffers for every layer of the digits DiT for one image.
-BENCH = {"CUS": 4, "PES": 16, "LANES": 8, "A_DEPTH": 1024, "W_DEPTH": 18432, "O_DEPTH": 2048, "P_DEPTH": 10752,
-         "MAX_K": 512, "DEFO_ENTRIES": 32, "QUEUE_DEPTH": 8, "STREAM_BYTES": 8}
+BENCH = {"CUS": 4, "PES": 16, "LANES": 8, "A_DEPTH": 1024, "W_DEPTH": 20480, "O_DEPTH": 8192, "P_DEPTH": 29184,
+         "MAX_K": 512, "DEFO_ENTRIES": 128, "QUEUE_DEPTH": 8, "STREAM_BYTES": 8}
 BW_LOG2 = 4   # 16 bytes a cycle for the memory model
 
 
@@ -52,8 +53,66 @@ def layout(model, cfg: gd.Config):
             nt = n // cfg.cols
             out[(b, name)] = {"layer": 4 * b + j, "k": k, "n": n, "w": w, "o": o, "p": p}
             w, o, p = w + nt * k, o + tokens * nt, p + tokens * k // cfg.lanes
-    assert w <= cfg.w_depth and o <= cfg.o_depth and p <= cfg.p_depth, (w, o, p)
+    e = 4 * model.cfg.depth
+    d = hidden // model.cfg.heads
+    wa = w   # one transient region for A_tᵀ, shared by every head
+    w += d * -(-tokens // cfg.cols)
+    for b in range(model.cfg.depth):
+        for h in range(model.cfg.heads):
+            for prod, (m, k, n) in (("qk", (tokens, d, tokens)), ("pv", (tokens, tokens, d))):
+                reg = attention_regions(cfg, m, k, n, e=e, w=w, o=o, p=p, wa=wa)
+                out[(b, h, prod)] = reg
+                e, w, o, p = e + 2, reg["w_end"], reg["o_end"], reg["p_end"]
+    assert w <= cfg.w_depth and o <= cfg.o_depth and p <= cfg.p_depth and e <= cfg.defo_entries, (w, o, p, e)
     return out
+
+
+def _pad(x, c):
+    return -(-x // c) * c
+
+
+def attention_regions(cfg: gd.Config, m, k, n, *, e, w, o, p, wa, aa=0):
+    """Regions of one S = A·Bᵀ in difference form (A: m x k, B: n x k; m, n padded to C)."""
+    c = cfg.cols
+    mp, np_ = _pad(m, c), _pad(n, c)
+    return {"m": m, "k": k, "n": n, "mp": mp, "np": np_, "e1": e, "e2": e + 1,
+            "aa": aa, "ab": aa + mp * k // cfg.lanes, "pa": p, "pb": p + mp * k // cfg.lanes,
+            "p_end": p + (mp + np_) * k // cfg.lanes, "wb": w, "w_end": w + k * (np_ // c), "wa": wa,
+            "os": o, "orr": o + mp * (np_ // c), "o_end": o + mp * (np_ // c) + np_ * (mp // c)}
+
+
+def _w_rows(mat, c):
+    """(K x N) weights -> W rows, N tiles outer (docs/SPEC.md "Ditto accelerator" layouts)."""
+    return np.concatenate([mat[:, j * c:(j + 1) * c] for j in range(mat.shape[1] // c)])
+
+
+def unlayout_o(frames, rows, n, c):
+    """O rows of a LAYER's output (N tiles of ``rows`` rows) -> (rows x n)."""
+    data = np.frombuffer(b"".join(frames), "<i4").astype(np.int64).reshape(n // c, rows, c)
+    return data.transpose(1, 0, 2).reshape(rows, n)
+
+
+def attention_cmds(cfg: gd.Config, a, b, step: int, r: dict) -> list:
+    """S_t = A_t·B_tᵀ at ``step`` in difference form (docs/SPEC.md "Ditto accelerator", attention):
+    S_t = S_{t-1} + ΔA·B_{t-1}ᵀ + (ΔB·A_tᵀ)ᵀ, the second product stored and added transposed
+    (TADD); step 0 on activations (S_0 = A_0·B_0ᵀ, P primed with B_0). Rows padded with zeros
+    to a multiple of C; ends with STORE O of S (padded)."""
+    c = cfg.cols
+    A = np.zeros((r["mp"], r["k"]), np.int64)
+    B = np.zeros((r["np"], r["k"]), np.int64)
+    A[:a.shape[0]], B[:b.shape[0]] = a, b
+    mp, np_, k = r["mp"], r["np"], r["k"]
+    cmds = [gd.Load("A", r["aa"], A.reshape(-1, cfg.lanes)), gd.Load("A", r["ab"], B.reshape(-1, cfg.lanes))]
+    first = gd.Layer(r["e1"], min(step, 1), mp, k, np_, a=r["aa"], w=r["wb"], o=r["os"], p=r["pa"])
+    if step == 0:
+        cmds += [gd.Load("W", r["wb"], _w_rows(B.T, c)), first,
+                 gd.Load("W", r["wa"], _w_rows(A.T, c)),
+                 gd.Layer(r["e2"], 0, np_, k, mp, a=r["ab"], w=r["wa"], o=r["orr"], p=r["pb"])]
+    else:
+        cmds += [first, gd.Load("W", r["wa"], _w_rows(A.T, c)),
+                 gd.Layer(r["e2"], 1, np_, k, mp, a=r["ab"], w=r["wa"], o=r["orr"], p=r["pb"], store=True),
+                 gd.Tadd(mp, np_, r["orr"], r["os"]), gd.Load("W", r["wb"], _w_rows(B.T, c))]
+    return cmds + [gd.Store("O", r["os"], mp * (np_ // c))]
 
 
 class GoldenBackend:
@@ -94,11 +153,56 @@ class DittoAccelHooks(_hooks_base()):
         self.layers = []          # one entry per LAYER executed
         self.mix = []             # (step, name, zero, low, full) of the temporal differences
         self.bit_exact = True
+        self.attn = []            # one entry per attention product (Q·Kᵀ, P·V of every head)
+        self.attn_scale = {}
+        self.attn_prev = {}
 
     def begin_step(self, index, t):
         if self.stop_after is not None and index >= self.stop_after:
             raise StopSampling(index)
         super().begin_step(index, t)
+
+    def _q(self, key, x):
+        """INT8 with a scale fixed at the first step (max |x| / 127)."""
+        if key not in self.attn_scale:
+            peak = float(np.abs(x).max())
+            self.attn_scale[key] = peak / 127 if peak > 0 else 1.0
+        return np.clip(np.round(x / self.attn_scale[key]), -128, 127).astype(np.int64)
+
+    def sdpa(self, block, q, k, v):
+        """The float SDPA for the sampler (the W8A8 path keeps it), and beside it the INT8
+        products Q·Kᵀ and P·V of every head on the accelerator in difference form."""
+        import torch
+
+        out = super().sdpa(block, q, k, v)
+        assert q.shape[0] == 1, "the accelerator sees one image at a time"
+        d = q.shape[-1]
+        probs = torch.softmax(q[0].double() @ k[0].double().transpose(-1, -2) / d ** 0.5, dim=-1).numpy()
+        for h in range(q.shape[1]):
+            qi = self._q((block, "q"), q[0, h].double().numpy())
+            ki = self._q((block, "k"), k[0, h].double().numpy())
+            vi = self._q((block, "v"), v[0, h].double().numpy())
+            pi = np.round(probs[h] * 127).astype(np.int64)
+            for prod, a, b in (("qk", qi, ki), ("pv", pi, vi.T)):
+                r = self.map[(block, h, prod)]
+                cmds = attention_cmds(self.cfg, a, b, self.step, r)
+                frames, layers, run_cycles = self.backend.run(cmds, (block, h, prod))
+                s = unlayout_o(frames, r["mp"], r["np"], self.cfg.cols)[:a.shape[0], :b.shape[0]]
+                exact = bool(np.array_equal(s, a @ b.T))
+                self.bit_exact &= exact
+                key = (block, h, prod)
+                if key in self.attn_prev:
+                    for nm, x, x0 in (("a", a, self.attn_prev[key][0]), ("b", b, self.attn_prev[key][1])):
+                        c = gdt.class_counts(x - x0)
+                        self.mix.append((self.step, f"{prod}.{nm}", *map(int, c)))
+                self.attn_prev[key] = (a, b)
+                tadd = r["mp"] * r["np"] + 1 if self.step else 0
+                self.attn.append({"name": f"b{block}.h{h}.{prod}", "step": self.step, "exact": exact,
+                                  "modes": [x.mode for x in layers], "m": r["mp"], "k": r["k"], "n": r["np"],
+                                  "cycles": sum(x.cycles for x in layers) + tadd,
+                                  "compute": sum(x.compute for x in layers), "memory": sum(x.memory for x in layers),
+                                  "tadd": tadd, "run_cycles": int(run_cycles)})
+        return out
 
     def accumulate(self, block, name, xq):
         import torch

@@ -341,33 +341,16 @@ async def soft_reset_mid_traffic(dut):
     env.report(runs=len(tb.runs))
 
 
-def attention_program(tb, q, k, step, prev_k_loaded):
-    """One head's Q·Kᵀ at ``step`` in difference form (docs/SPEC.md "Ditto accelerator",
-    attention): S_t = S_{t-1} + ΔQ·K_{t-1}ᵀ + (ΔK·Q_tᵀ)ᵀ, the second product stored and
-    added transposed (TADD); step 0 on activations. Regions: Q, K in A / P at 0 / T·d/LANES,
-    Kᵀ and Qᵀ weights at 0 / 2d·N/C... , S and R in O at 0 / T·T/C."""
+def attention_program(tb, q, k, step):
+    """One head's Q·Kᵀ in difference form (``sim.accel.ditto_dit.attention_cmds``), regions from 0."""
+    from sim.accel.ditto_dit import attention_regions
+
     cfg = tb.cfg
     t, d = q.shape
-    rows = t * d // cfg.lanes
-    nt = t // cfg.cols
-    aq, ak, wk, wq, os_, orr = 0, rows, 0, nt * d, 0, t * nt
+    r = attention_regions(cfg, t, d, t, e=4, w=0, o=0, p=0, wa=cfg.w_depth // 2)
+    from sim.accel.ditto_dit import attention_cmds
 
-    def w_rows(mat):   # (d x t) weights -> W rows, N tiles outer
-        return np.concatenate([mat[:, j * cfg.cols:(j + 1) * cfg.cols] for j in range(nt)])
-
-    loads = [gd.Load("A", aq, q.reshape(-1, cfg.lanes)), gd.Load("A", ak, k.reshape(-1, cfg.lanes))]
-    if step == 0:
-        return loads + [gd.Load("W", wk, w_rows(k.T)),
-                        gd.Layer(4, 0, t, d, t, a=aq, w=wk, o=os_, p=aq),       # S_0 = Q_0·K_0ᵀ, P <- Q_0
-                        gd.Load("W", wq, w_rows(q.T)),
-                        gd.Layer(5, 0, t, d, t, a=ak, w=wq, o=orr, p=ak),       # P <- K_0 (product unused)
-                        gd.Store("O", os_, t * nt)]
-    return loads + [gd.Layer(4, 1, t, d, t, a=aq, w=wk, o=os_, p=aq),           # S += ΔQ·K_{t-1}ᵀ
-                    gd.Load("W", wq, w_rows(q.T)),
-                    gd.Layer(5, 1, t, d, t, a=ak, w=wq, o=orr, p=ak, store=True),  # R = ΔK·Q_tᵀ
-                    gd.Tadd(t, t, orr, os_),                                      # S += Rᵀ
-                    gd.Load("W", wk, w_rows(k.T)),                                # K_tᵀ for the next step
-                    gd.Store("O", os_, t * nt)]
+    return attention_cmds(cfg, q, k, step, r)
 
 
 @cocotb.test()
@@ -384,7 +367,7 @@ async def attention_differences(dut):
         if step:
             q = np.clip(q + tb.rng.choice([0, 0, 0, 1, -1, 3], size=q.shape), -128, 127)
             k = np.clip(k + tb.rng.choice([0, 0, 0, 1, -2], size=k.shape), -128, 127)
-        want = await tb.run(attention_program(tb, q, k, step, step > 0), label=f"attention step {step}")
+        want = await tb.run(attention_program(tb, q, k, step), label=f"attention step {step}")
         got = np.frombuffer(tb.last_outputs[0], "<i4").astype(np.int64).reshape(-1, cfg.cols)
         assert np.array_equal(got, o_rows(q @ k.T, cfg.cols)), f"attention step {step}"
         steps.append([r.mode for r in want.layers])
@@ -451,4 +434,5 @@ async def dit_slice(dut):
 
     await bridge(go)()
     env.report(dit={"cycles": backend.cycles, "bit_exact": hooks.bit_exact, "layers": hooks.layers,
+                    "attn": hooks.attn,
                     "wall_s": time.perf_counter() - wall, "runs": len(tb.runs)})
