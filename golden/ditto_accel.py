@@ -381,7 +381,7 @@ class Machine:
             s = rows.reshape(cmd.n // c, cmd.m, c).transpose(1, 0, 2).reshape(cmd.m, cmd.n) + part.T
             s = (s + (1 << 31)) % (1 << 32) - (1 << 31)
             rows[:] = s.reshape(cmd.m, cmd.n // c, c).transpose(1, 0, 2).reshape(-1, c)
-            result.cycles.append(cmd.m * cmd.n + 1)
+            result.cycles.append((cmd.m // c) * (cmd.n // c) * (2 * c + 2))   # C x C blocks via the transpose buffer
         else:
             rec = self.layer(cmd)
             result.layers.append(rec)

@@ -3,8 +3,9 @@ and requantization, previous-input and previous-output buffers and the Defo
 unit in the loop, behind the shell's host interface (docs/SPEC.md "Ditto
 accelerator"; Ditto §IV, §V, Fig. 10-12)."""
 
-from amaranth.hdl import Cat, ClockDomain, Const, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Array, Cat, ClockDomain, Const, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2, exact_log2
 
@@ -412,26 +413,46 @@ class _Engine(wiring.Component):
                                     Cat((run.word_select(j, 32) + sums.word_select(j, 32))[:32]
                                         for j in range(cols))))
         res_valid = units[0].o.valid
-        # TADD: O[o + nt*m + i] += lanes i % C of the partial's rows (a transposed add).
+        # TADD: S += Rᵀ block by block through a C x C transpose buffer of C skewed banks: partial row
+        # w's lane l sits in bank (l + w) mod C at address w, so a row write and a column read
+        # each touch every bank once (docs/SPEC.md "Ditto accelerator", attention).
         t_active = Signal(name="tadd_active")
-        t_i = Signal(FIELD, name="tadd_row")
-        t_q = Signal(FIELD, name="tadd_q")
-        t_j = Signal(range(cols), name="tadd_lane_j")
-        t_lane = Signal(range(cols), name="tadd_lane_i")
-        t_base = Signal(FIELD + 1, name="tadd_base")
-        t_oaddr = Signal(FIELD + 1, name="tadd_oaddr")
-        t_more = Signal(name="tadd_more")
+        t_phase = Signal(name="tadd_read_phase")
+        t_n = Signal(range(cols + 1), name="tadd_issue")
+        t_it = Signal(FIELD, name="tadd_row_tile")
+        t_nt = Signal(FIELD, name="tadd_col_tile")
+        t_pbase = Signal(FIELD + 1, name="tadd_pbase")       # partial row of the block's first row
+        t_sbase = Signal(FIELD + 1, name="tadd_sbase")       # sum row of the block's first row
         c_valid = Signal(name="tadd_c_valid")
-        c_lane = Signal(range(cols), name="tadd_c_lane")
-        c_j = Signal(range(cols), name="tadd_c_j")
+        c_phase = Signal(name="tadd_c_phase")
+        c_k = Signal(range(cols), name="tadd_c_k")
+        banks = []
+        for bnk in range(cols):
+            mem = Memory(shape=32, depth=max(cols, 2), init=[])
+            m.submodules[f"tbuf{bnk}"] = mem
+            banks.append((mem.write_port(), mem.read_port()))
+
+        kbits = max(1, (cols - 1).bit_length())
+
+        def mod_c(x):   # x in (-C, C) -> x mod C
+            return Const(0, 1) if cols == 1 else Mux(x < 0, x + cols, x)[:kbits]
+
+        def mod_up(x):  # x in [0, 2C) -> x mod C
+            return Const(0, 1) if cols == 1 else Mux(x >= cols, x - cols, x)[:kbits]
+
+        lanes_in = [acc.r[1].data.word_select(j, 32) for j in range(cols)]
+        for bnk, (wp, rp) in enumerate(banks):
+            m.d.comb += [wp.addr.eq(c_k), wp.en.eq(c_valid & ~c_phase),
+                         wp.data.eq(Array(lanes_in)[mod_c(Const(bnk, 16).as_signed() - c_k)]),
+                         rp.addr.eq(mod_c(Const(bnk, 16).as_signed() - t_n)),
+                         rp.en.eq(t_active & t_phase & (t_n < cols))]
+        outs = [rp.data for _, rp in banks]
+        gathered = Signal(o_bits, name="tadd_column")
+        m.d.comb += gathered.eq(Cat(Array(outs)[mod_up(c_k + j)] if cols > 1 else outs[0]
+                                    for j in range(cols)))
         c_oaddr = Signal(FIELD + 1, name="tadd_c_oaddr")
-        c_done = Signal(name="tadd_c_done")
-        gather = Signal(o_bits, name="tadd_gather")
-        taken = Signal(32, name="tadd_value")
-        gathered = Signal(o_bits, name="tadd_gathered")
-        m.d.comb += [taken.eq(acc.r[1].data.word_select(c_lane, 32) if cols > 1 else acc.r[1].data),
-                     gathered.eq(Cat(Mux(c_j == j, taken, gather.word_select(j, 32)) for j in range(cols)))]
-        t_update = c_valid & (c_j == cols - 1)
+        m.d.comb += c_oaddr.eq(t_sbase + c_k)
+        t_update = c_valid & c_phase
         m.d.comb += [
             acc.acc.valid.eq(Mux(t_active, t_update, res_valid)),
             acc.acc.addr.eq(Mux(t_active, c_oaddr, o_ptr)),
@@ -487,8 +508,8 @@ class _Engine(wiring.Component):
                 with m.Elif(op == OPCODES["STORE"]):
                     m.next = "STORE"
                 with m.Elif(op == OPCODES["TADD"]):
-                    m.d.sync += [t_i.eq(0), t_q.eq(0), t_j.eq(0), t_lane.eq(0), t_base.eq(cmd.addr0),
-                                 t_oaddr.eq(cmd.addr2), t_more.eq(1), c_valid.eq(0), gather.eq(0)]
+                    m.d.sync += [t_phase.eq(0), t_n.eq(0), t_it.eq(0), t_nt.eq(0), t_pbase.eq(cmd.addr0),
+                                 t_sbase.eq(cmd.addr2), c_valid.eq(0)]
                     m.next = "TADD"
                 with m.Elif(op == OPCODES["VECTOR"]):
                     m.d.sync += glast.eq(w_bits // beat - 1)
@@ -561,31 +582,27 @@ class _Engine(wiring.Component):
                     m.next = "IDLE"
 
             with m.State("TADD"):
-                # Read the partial's rows base_i .. base_i + n - 1 for each sum row i, one a cycle;
-                # every COLS reads gather one O row's worth of lane i % COLS.
-                m.d.comb += [t_active.eq(1), acc.r[1].addr.eq(t_base + t_q), acc.r[1].en.eq(t_more)]
-                last_q = t_q == cmd.n - 1
-                m.d.sync += [c_valid.eq(t_more), c_lane.eq(t_lane), c_j.eq(t_j), c_oaddr.eq(t_oaddr),
-                             c_done.eq(last_q & (t_i == cmd.m - 1))]
-                with m.If(t_more):
-                    m.d.sync += t_j.eq(Mux(t_j == cols - 1, 0, t_j + 1))
-                    with m.If(t_j == cols - 1):
-                        m.d.sync += t_oaddr.eq(t_oaddr + cmd.m)
-                    with m.If(last_q):
-                        m.d.sync += t_q.eq(0)
-                        with m.If(t_i == cmd.m - 1):
-                            m.d.sync += t_more.eq(0)
+                # Per C x C block: C partial-row reads into the buffer (phase 0), then C column reads
+                # added to the sum rows (phase 1); 2C + 2 cycles a block.
+                issue = t_n < cols
+                m.d.comb += [t_active.eq(1), acc.r[1].addr.eq(t_pbase + t_n), acc.r[1].en.eq(~t_phase & issue)]
+                m.d.sync += [c_valid.eq(issue), c_phase.eq(t_phase), c_k.eq(t_n[:len(c_k)] if cols > 1 else 0)]
+                with m.If(issue):
+                    m.d.sync += t_n.eq(t_n + 1)
+                block_end = c_valid & c_phase & (c_k == cols - 1)
+                with m.If(c_valid & ~c_phase & (c_k == cols - 1)):
+                    m.d.sync += [t_phase.eq(1), t_n.eq(0)]
+                with m.If(block_end):
+                    m.d.sync += [t_phase.eq(0), t_n.eq(0)]
+                    with m.If(t_nt == cmd.n // cols - 1):
+                        m.d.sync += t_nt.eq(0)
+                        with m.If(t_it == cmd.m // cols - 1):
+                            m.next = "IDLE"
                         with m.Else():
-                            m.d.sync += [t_i.eq(t_i + 1), t_lane.eq(Mux(t_lane == cols - 1, 0, t_lane + 1)),
-                                         t_oaddr.eq(cmd.addr2 + t_i + 1)]
-                            with m.If(t_lane == cols - 1):
-                                m.d.sync += t_base.eq(t_base + cmd.n)
+                            m.d.sync += [t_it.eq(t_it + 1), t_pbase.eq(t_pbase + cols),
+                                         t_sbase.eq(cmd.addr2 + (t_it + 1) * cols)]
                     with m.Else():
-                        m.d.sync += t_q.eq(t_q + 1)
-                with m.If(c_valid):
-                    m.d.sync += gather.eq(gathered)
-                    with m.If(c_done):
-                        m.next = "IDLE"
+                        m.d.sync += [t_nt.eq(t_nt + 1), t_pbase.eq(t_pbase + cols), t_sbase.eq(t_sbase + cmd.m)]
             with m.State("QUERY"):
                 m.d.comb += [defo.i.valid.eq(1), defo.i.payload.op.eq(DefoOp.QUERY),
                              defo.i.payload.layer.eq(cmd.layer), defo.i.payload.step.eq(cmd.step)]

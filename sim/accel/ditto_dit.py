@@ -196,7 +196,8 @@ class DittoAccelHooks(_hooks_base()):
                         c = gdt.class_counts(x - x0)
                         self.mix.append((self.step, f"{prod}.{nm}", *map(int, c)))
                 self.attn_prev[key] = (a, b)
-                tadd = r["mp"] * r["np"] + 1 if self.step else 0
+                c = self.cfg.cols
+                tadd = (r["mp"] // c) * (r["np"] // c) * (2 * c + 2) if self.step else 0
                 self.attn.append({"name": f"b{block}.h{h}.{prod}", "step": self.step, "exact": exact,
                                   "modes": [x.mode for x in layers], "m": r["mp"], "k": r["k"], "n": r["np"],
                                   "cycles": sum(x.cycles for x in layers) + tadd,
