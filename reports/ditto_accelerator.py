@@ -191,7 +191,8 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     lines = [f"# Ditto accelerator on the digits DiT (DDIM-{steps}, one image)", "",
              f"{cfg.cus} compute units x {cfg.pes} A4W8 PEs ({cfg.cols} output columns a pass), {cfg.lanes}-lane "
              f"encoder; every linear layer (6 blocks x qkv, proj, fc1, fc2) is LOAD A + LAYER + STORE O with its "
-             f"own Defo entry, every head's Q·Kᵀ and P·V two difference LAYERs + TADD; memory model {1 << BW_LOG2} B/cycle. Whole run on the golden accelerator, the first "
+             f"own Defo entry, every head's Q·Kᵀ and P·V two difference LAYERs + TADD; memory model "
+             f"{1 << BW_LOG2} B/cycle. Whole run on the golden accelerator, the first "
              f"{RTL_STEPS} steps (Defo steps 0, 1, 2 of every layer) on the RTL in Verilator.", "",
              f"- bit_exact: **{result['bit_exact']}** (every product = plain INT8; sample = W8A8 sampler's)",
              f"- RTL slice: rtl_cycles {result['rtl_cycles']:,}, model_cycles {result['model_cycles']:,} "

@@ -133,7 +133,8 @@ def run(out_dir: Path, quick: bool = False) -> dict:
               f"{net['modes'][-1]}; outputs equal plain INT8 matmuls: {exact}."]
     text = "\n".join(lines) + "\n"
     (out_dir / "ditto_class_mix.md").write_text(text)
-    result = {"real_traces": real, "scenarios": rows_out, "scenarios_are_synthetic": True, "paper": PAPER, "area_ratio": ratio, "area_ratio_source": ratio_src,
+    result = {"real_traces": real, "scenarios": rows_out, "scenarios_are_synthetic": True, "paper": PAPER,
+              "area_ratio": ratio, "area_ratio_source": ratio_src,
               "network": {"cycles": net_cycles, "itc_cycles": net_itc, "exact": exact,
                           "modes": net["modes"][-1]}}
     (out_dir / "ditto_class_mix.json").write_text(json.dumps(result, indent=1, default=float))
