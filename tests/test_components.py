@@ -39,6 +39,8 @@ OTHER = {
     "radit_accelerator": {"rows": 4, "cols": 8, "a_depth": 16, "w_depth": 32, "acc_depth": 8, "queue_depth": 4,
                           "stream_bytes": 2, "blocks": 3, "timesteps": 20, "code_depth": 32, "reuse_depth": 16,
                           "alpha_frac": 10},
+    "ditto_accelerator": {"cus": 2, "pes": 4, "lanes": 4, "a_depth": 16, "w_depth": 32, "o_depth": 8, "p_depth": 16,
+                          "max_k": 16, "defo_entries": 8, "queue_depth": 4, "stream_bytes": 2},
     "systolic_mac_ref": {"in_bits": 6, "w_bits": 5, "acc_bits": 24},
     "fp16_mul": {"lanes": 3},
     "fp32_add": {"lanes": 3},

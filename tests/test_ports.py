@@ -320,3 +320,13 @@ def test_radit_accelerator_ports(params, data_bits):
     c = build("radit_accelerator", **params)
     assert ports(c) == {**axi_lite("s_axil", 12), **axi_stream("s_axis", data_bits, "in"),
                         **axi_stream("m_axis", data_bits, "out"), "irq": ("out", 1)}
+
+
+@pytest.mark.parametrize("params, data_bits", [
+    ({}, 64),
+    ({"cus": 2, "pes": 4, "lanes": 8, "stream_bytes": 4}, 32),
+])
+def test_ditto_accelerator_ports(params, data_bits):
+    c = build("ditto_accelerator", **params)
+    assert ports(c) == {**axi_lite("s_axil", 12), **axi_stream("s_axis", data_bits, "in"),
+                        **axi_stream("m_axis", data_bits, "out"), "irq": ("out", 1)}

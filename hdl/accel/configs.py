@@ -48,6 +48,18 @@ CONFIGS: tuple[AcceleratorConfig, ...] = (
     AcceleratorConfig("Ditto", "Defo unit about 0.01 % of Ditto (39,398 A4W8 PE lanes)", 0.0001,
                       {"ditto_compute_unit": DITTO_CUS, "ditto_encoder": DITTO_CUS, "defo_unit": 1},
                       ("defo_unit",)),
+    # The ditto_accelerator top as the digits-DiT bench builds it (docs/SPEC.md "Ditto accelerator",
+    # sim.accel.ditto_dit.BENCH): 4 compute units of 16 PEs, one encoder, the Defo unit; its own
+    # buffers: activations (1,024 x 8 INT8), previous inputs (29,184 x 8 INT8: every layer and attention input of
+    # one image) and previous outputs (8,192 rows of 64 INT32, attention included); the difference
+    # machinery's share.
+    AcceleratorConfig("Ditto accelerator", "Defo unit + previous-input / previous-output buffers of "
+                      "ditto_accelerator (bench top); paper: Defo unit about 0.01 %", None,
+                      {"ditto_compute_unit": 4, "ditto_encoder": 1, "defo_unit": 1}, ("defo_unit",), buffers=False,
+                      memories=(("activation buffer", 1024, 64, False), ("previous-input buffer", 29184, 64, True),
+                                ("previous-output buffer", 8192, 2048, True),
+                                # TADD's transpose buffer: 64 banks of 64 x 32 bits, priced as one macro.
+                                ("transpose buffer", 4096, 32, True))),
     AcceleratorConfig("Ditto encoders", "Encoding units' share of Ditto (no paper figure)", None,
                       {"ditto_compute_unit": DITTO_CUS, "ditto_encoder": DITTO_CUS, "defo_unit": 1},
                       ("ditto_encoder",)),

@@ -23,6 +23,7 @@ class Mode(enum.Enum, shape=2):
     ACT = 0        # previous = 0 (first timestep, activations)
     TEMPORAL = 1   # previous timestep's input (the ``prev`` lanes)
     SPATIAL = 2    # current input ``spatial_offset`` beats earlier (Ditto+)
+    FULL = 3       # previous = 0, every element full width, no zero skipping (the accelerator's act mode)
 
 
 def lane_layout(index_bits: int) -> data.StructLayout:
@@ -55,6 +56,9 @@ class DittoEncoder(wiring.Component):
     value (``temporal``) or the current value ``spatial_offset`` beats earlier
     in the same layer, 0 before that (``spatial``, Ditto+; the paper's offset
     register and multiplexer, with the earlier inputs kept in a memory).
+    ``full`` (the accelerator's activation mode, docs/SPEC.md "Ditto
+    accelerator") takes prev = 0 and sends every element, zeros included, as
+    a full one (hi and lo lanes): the paper's encoder bypass at 8-bit width.
     Zero differences are dropped; low ones (−8..7) take one lane, full ones
     two: hi = d >> 4 in an even lane (shifter lane, ``hi`` flag set) and
     lo = d & 0xF in its odd partner. Packing rule (docs/SPEC.md): elements leave the
@@ -200,10 +204,11 @@ class DittoEncoder(wiring.Component):
             d = Signal(signed(DIFF_BITS), name=f"d{n}")
             m.d.comb += d.eq(p.cur[n] - prev)
             e = Signal(entry, name=f"new{n}")
-            m.d.comb += [e.d.eq(d), e.full.eq((d < -8) | (d > 7)), e.pos.eq(row_base + n)]
+            full_mode = p.mode == Mode.FULL
+            m.d.comb += [e.d.eq(d), e.full.eq((d < -8) | (d > 7) | full_mode), e.pos.eq(row_base + n)]
             new.append(e)
             z = Signal(name=f"nonzero{n}")
-            m.d.comb += z.eq(d != 0)
+            m.d.comb += z.eq((d != 0) | full_mode)
             nz.append(z)
         eor = Signal(entry, name="new_eor")
         m.d.comb += [eor.eor.eq(1), eor.layer_last.eq(p.layer_last), eor.pos.eq(row_base + n_in)]
