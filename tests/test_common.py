@@ -227,3 +227,17 @@ def test_delay_line_lags_by_its_length():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_run_status_checks_its_counters():
+    from amaranth.hdl import Module, Signal
+
+    from hdl.common.run_status import run_status
+
+    m = Module()
+    with pytest.raises(ValueError, match="kept"):
+        run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles",), kept=("stall",))
+    with pytest.raises(TypeError, match="counter_bits"):
+        run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles",), counter_bits=1.5)
+    rs = run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles", "stall"))
+    assert set(rs.ctr) == {"cycles", "stall"} and len(rs.code) == 4

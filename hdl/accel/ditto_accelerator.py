@@ -11,6 +11,7 @@ from amaranth.utils import bits_for, ceil_log2, exact_log2
 
 from ..common.axi import AXI4LiteRegisters, CommandQueue, axi_lite_signature, axis_signature
 from ..common.params import check_int
+from ..common.run_status import run_status
 from ..common.scratchpad import Accumulator, Scratchpad
 from ..ditto.defo_unit import DefoOp, DefoUnit
 from ..ditto.ditto_compute_unit import DittoComputeUnit
@@ -251,31 +252,18 @@ class _Engine(wiring.Component):
                      self.fill.eq(queue.level), self.words.eq(queue.pending)]
 
         # --- run status and counters --------------------------------------------------------
-        running = Signal()
-        done = Signal()
-        error = Signal()
-        code = Signal(4)
-        raise_error = Signal()
-        new_code = Signal(4)
+        rs = run_status(m, start=self.start, overflow=queue.overflow, overflow_code=ERRORS["QUEUE_FULL"],
+                        counters=self.COUNTERS, counter_bits=COUNTER_BITS)
+        running, done, error, code = rs.running, rs.done, rs.error, rs.code
+        raise_error, new_code, stalled, ctr = rs.raise_error, rs.new_code, rs.stalled, rs.ctr
         m.d.comb += [self.busy.eq(running), self.done.eq(done), self.error.eq(error), self.error_code.eq(code)]
-        ctr = {name: Signal(COUNTER_BITS, name=f"{name}_r") for name in self.COUNTERS}
         last = {name: Signal(COUNTER_BITS, name=f"{name}_r") for name in self.LAST}
         for name, sig in {**ctr, **last}.items():
             m.d.comb += getattr(self, name).eq(sig)
         d_valid = Signal()
         m.d.comb += self.d_valid.eq(d_valid)
-        with m.If(self.start & ~running):
-            m.d.sync += [running.eq(1), done.eq(0), error.eq(0), code.eq(0), d_valid.eq(0)]
-            m.d.sync += [sig.eq(0) for sig in ctr.values()]
-        stalled = Signal()
-        with m.If(running):
-            m.d.sync += ctr["cycles"].eq(ctr["cycles"] + 1)
-            with m.If(stalled):
-                m.d.sync += ctr["stall"].eq(ctr["stall"] + 1)
-        with m.If(raise_error | queue.overflow):
-            m.d.sync += error.eq(1)
-            with m.If(~error):
-                m.d.sync += code.eq(Mux(queue.overflow, ERRORS["QUEUE_FULL"], new_code))
+        with m.If(rs.starting):
+            m.d.sync += d_valid.eq(0)
 
         # --- the current command ------------------------------------------------------------
         cmd = Signal(COMMANDS.layout())

@@ -9,6 +9,7 @@ from amaranth.utils import exact_log2
 
 from ..common.axi import CommandQueue, axis_signature
 from ..common.params import check_choice, check_int
+from ..common.run_status import run_status
 from ..common.scratchpad import Accumulator, Scratchpad
 from ..systolic.array import SystolicArray
 from .gemm_commands import ERRORS, MEMORIES, OPCODES, commands
@@ -142,36 +143,19 @@ class GemmCore(wiring.Component):
         ]
 
         # --- run control, status, counters ----------------------------------------
-        running = Signal(name="running")
-        done = Signal(name="done_r")
-        error = Signal(name="error_r")
-        code = Signal(4, name="error_code_r")
-        raise_error = Signal(name="raise_error")
-        new_code = Signal(4, name="new_code")
+        rs = run_status(m, start=self.start, overflow=overflow, overflow_code=ERRORS["QUEUE_FULL"],
+                        counters=("cycles", "array_busy", "stall", "gemm_cycles", "commands"),
+                        kept=("gemm_cycles",), counter_bits=COUNTER_BITS)
+        running, done, error, code = rs.running, rs.done, rs.error, rs.code
+        raise_error, new_code, stalled = rs.raise_error, rs.new_code, rs.stalled
+        cycles, array_busy, stall = rs.ctr["cycles"], rs.ctr["array_busy"], rs.ctr["stall"]
+        gemm_cycles, commands = rs.ctr["gemm_cycles"], rs.ctr["commands"]
         m.d.comb += [self.busy.eq(running), self.done.eq(done), self.error.eq(error),
                      self.error_code.eq(code)]
-        cycles = Signal(COUNTER_BITS, name="cycles_r")
-        array_busy = Signal(COUNTER_BITS, name="array_busy_r")
-        stall = Signal(COUNTER_BITS, name="stall_r")
-        gemm_cycles = Signal(COUNTER_BITS, name="gemm_cycles_r")
-        commands = Signal(COUNTER_BITS, name="commands_r")
         m.d.comb += [self.cycles.eq(cycles), self.array_busy.eq(array_busy), self.stall.eq(stall),
                      self.gemm_cycles.eq(gemm_cycles), self.commands.eq(commands)]
-        stalled = Signal(name="stalled")
-        with m.If(self.start & ~running):
-            m.d.sync += [running.eq(1), done.eq(0), error.eq(0), code.eq(0), cycles.eq(0),
-                         array_busy.eq(0), stall.eq(0), commands.eq(0)]
-        with m.If(running):
-            m.d.sync += cycles.eq(cycles + 1)
-            with m.If(array.a.valid & array.a.ready):
-                m.d.sync += array_busy.eq(array_busy + 1)
-            with m.If(stalled):
-                m.d.sync += stall.eq(stall + 1)
-        # The first error of a run is kept; a queue overflow also counts when idle.
-        with m.If(raise_error | overflow):
-            m.d.sync += error.eq(1)
-            with m.If(~error):
-                m.d.sync += code.eq(Mux(overflow, ERRORS["QUEUE_FULL"], new_code))
+        with m.If(running & array.a.valid & array.a.ready):
+            m.d.sync += array_busy.eq(array_busy + 1)
 
         # --- the current command ----------------------------------------------------
         cmd = Signal(self._commands.layout(), name="cmd")

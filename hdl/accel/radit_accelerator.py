@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.params import check_int
 from ..common.axi import AXI4LiteRegisters, CommandQueue, accelerator_members, axis_signature
+from ..common.run_status import run_status
 from ..common.scratchpad import compact_memory_init
 from ..radit.ccu_compress import CODE_BITS
 from ..radit.radit_detector import RaditDetector
@@ -237,32 +238,18 @@ class _Controller(wiring.Component):
                      det.alpha.data.eq(self.alpha_value)]
 
         # --- run status and counters ------------------------------------------------------
-        running = Signal()
-        done = Signal()
-        error = Signal()
-        code = Signal(4)
-        raise_error = Signal()
-        new_code = Signal(4)
+        rs = run_status(m, start=self.start, overflow=queue.overflow, overflow_code=ERRORS["QUEUE_FULL"],
+                        counters=self.COUNTERS, kept=("gemm_cycles",), counter_bits=COUNTER_BITS)
+        running, done, error, code = rs.running, rs.done, rs.error, rs.code
+        raise_error, new_code, stalled, ctr = rs.raise_error, rs.new_code, rs.stalled, rs.ctr
         skip_en = Signal()
         m.d.comb += [self.busy.eq(running), self.done.eq(done), self.error.eq(error), self.error_code.eq(code)]
-        ctr = {name: Signal(COUNTER_BITS, name=f"{name}_r") for name in self.COUNTERS}
         for name, sig in ctr.items():
             m.d.comb += getattr(self, name).eq(sig)
         d_valid = Signal()
         m.d.comb += self.d_valid.eq(d_valid)
-        with m.If(self.start & ~running):
-            m.d.sync += [running.eq(1), done.eq(0), error.eq(0), code.eq(0), skip_en.eq(~self.no_skip),
-                         d_valid.eq(0)]
-            m.d.sync += [sig.eq(0) for name, sig in ctr.items() if name != "gemm_cycles"]
-        stalled = Signal()
-        with m.If(running):
-            m.d.sync += ctr["cycles"].eq(ctr["cycles"] + 1)
-            with m.If(stalled):
-                m.d.sync += ctr["stall"].eq(ctr["stall"] + 1)
-        with m.If(raise_error | queue.overflow):
-            m.d.sync += error.eq(1)
-            with m.If(~error):
-                m.d.sync += code.eq(Mux(queue.overflow, ERRORS["QUEUE_FULL"], new_code))
+        with m.If(rs.starting):
+            m.d.sync += [skip_en.eq(~self.no_skip), d_valid.eq(0)]
 
         # --- the current command and the open block -------------------------------------
         cmd = Signal(COMMANDS.layout())
