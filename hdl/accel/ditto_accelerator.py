@@ -3,7 +3,7 @@ and requantization, previous-input and previous-output buffers and the Defo
 unit in the loop, behind the shell's host interface (docs/SPEC.md "Ditto
 accelerator"; Ditto §IV, §V, Fig. 10-12)."""
 
-from amaranth.hdl import Array, Cat, ClockDomain, Const, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -11,7 +11,7 @@ from amaranth.utils import bits_for, ceil_log2, exact_log2
 
 from ..common.axi import AXI4LiteRegisters, CommandQueue, axi_lite_signature, axis_signature
 from ..common.params import check_int
-from ..common.run_status import run_status
+from ..common.run_status import engine_domain, run_status
 from ..common.scratchpad import Accumulator, Scratchpad
 from ..ditto.defo_unit import DefoOp, DefoUnit
 from ..ditto.ditto_compute_unit import DittoComputeUnit
@@ -168,15 +168,12 @@ class DittoAccelerator(wiring.Component):
         m.submodules.regs = regs = AXI4LiteRegisters(self.REGMAP)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
         # The engine runs in its own reset domain: a soft reset leaves the register block alone.
-        soft = Signal(name="soft_reset")
-        m.d.comb += soft.eq(regs.control_wstb & regs.control.soft_reset)
-        m.domains.core = cd = ClockDomain("core", local=True)
-        m.d.comb += [cd.clk.eq(ClockSignal("sync")), cd.rst.eq(ResetSignal("sync") | soft)]
-        m.submodules.engine = eng = DomainRenamer("core")(_Engine(self))
+        in_core, start = engine_domain(m, regs)
+        m.submodules.engine = eng = in_core(_Engine(self))
         wiring.connect(m, wiring.flipped(self.s_axis), eng.s_axis)
         wiring.connect(m, eng.m_axis, wiring.flipped(self.m_axis))
         m.d.comb += [
-            eng.start.eq(regs.control_wstb & regs.control.start & ~regs.control.soft_reset),
+            eng.start.eq(start),
             eng.cmd_we.eq(regs.cmd_wstb), eng.cmd_word.eq(regs.cmd),
             eng.bw_log2.eq(regs.memory.bw_log2), eng.mem_en.eq(regs.memory.enable),
             regs.id.eq(ID_MAGIC), regs.version.eq(VERSION),

@@ -4,9 +4,10 @@ vector unit run from a command queue behind AXI4-Lite and AXI4-Stream
 
 from pathlib import Path
 
-from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 
+from ..common.run_status import engine_domain
 from ..common.scratchpad import compact_memory_init
 from ..common.axi import AXI4LiteRegisters, accelerator_members
 from ..registry import unit
@@ -144,18 +145,13 @@ class GemmAccelerator(CoreParameters, wiring.Component):
         m.submodules.regs = regs = AXI4LiteRegisters(self.REGMAP)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
 
-        # The engine runs in its own reset domain so that a soft reset leaves
-        # the register block (and the pending write response) alone.
-        soft = Signal(name="soft_reset")
-        m.d.comb += soft.eq(regs.control_wstb & regs.control.soft_reset)
-        m.domains.core = cd = ClockDomain("core", local=True)
-        m.d.comb += [cd.clk.eq(ClockSignal("sync")), cd.rst.eq(ResetSignal("sync") | soft)]
-        m.submodules.core = DomainRenamer("core")(core)
+        in_core, start = engine_domain(m, regs)
+        m.submodules.core = in_core(core)
         wiring.connect(m, wiring.flipped(self.s_axis), core.s_axis)
         wiring.connect(m, core.m_axis, wiring.flipped(self.m_axis))
 
         m.d.comb += [
-            core.start.eq(regs.control_wstb & regs.control.start & ~regs.control.soft_reset),
+            core.start.eq(start),
             core.cmd_we.eq(regs.cmd_wstb), core.cmd_word.eq(regs.cmd),
             regs.id.eq(ID_MAGIC), regs.version.eq(VERSION),
             regs.array.rows.eq(core.rows), regs.array.cols.eq(core.cols),

@@ -4,14 +4,14 @@ accelerator"; RADiT §III, Algorithms 1 and 2, Fig. 7)."""
 
 from pathlib import Path
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..common.params import check_int
 from ..common.axi import AXI4LiteRegisters, CommandQueue, accelerator_members, axis_signature
-from ..common.run_status import run_status
+from ..common.run_status import engine_domain, run_status
 from ..common.scratchpad import compact_memory_init
 from ..radit.ccu_compress import CODE_BITS
 from ..radit.radit_detector import RaditDetector
@@ -160,13 +160,10 @@ class RaditAccelerator(CoreParameters, wiring.Component):
         m.submodules.regs = regs = AXI4LiteRegisters(self.REGMAP)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
 
-        soft = Signal(name="soft_reset")
-        m.d.comb += soft.eq(regs.control_wstb & regs.control.soft_reset)
-        m.domains.core = cd = ClockDomain("core", local=True)
-        m.d.comb += [cd.clk.eq(ClockSignal("sync")), cd.rst.eq(ResetSignal("sync") | soft)]
-        m.submodules.top = top = DomainRenamer("core")(_Controller(self, core, det))
+        in_core, start = engine_domain(m, regs)
+        m.submodules.top = top = in_core(_Controller(self, core, det))
         m.d.comb += [
-            top.start.eq(regs.control_wstb & regs.control.start & ~regs.control.soft_reset),
+            top.start.eq(start),
             top.no_skip.eq(regs.control.no_skip),
             top.cmd_we.eq(regs.cmd_wstb), top.cmd_word.eq(regs.cmd),
             top.alpha_we.eq(regs.alpha_wstb), top.alpha_t.eq(regs.alpha.t), top.alpha_value.eq(regs.alpha.value),

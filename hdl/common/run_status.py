@@ -4,11 +4,11 @@ run with its code, and the run's performance counters."""
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Mux, ResetSignal, Signal
 
 from .params import check_int
 
-__all__ = ["run_status"]
+__all__ = ["run_status", "engine_domain"]
 
 
 def run_status(m, *, start, overflow, overflow_code, counters, kept=(), counter_bits=32):
@@ -51,3 +51,22 @@ def run_status(m, *, start, overflow, overflow_code, counters, kept=(), counter_
         with m.If(~s.error):
             m.d.sync += s.code.eq(Mux(overflow, overflow_code, s.new_code))
     return s
+
+
+def engine_domain(m, regs, name="core"):
+    """Give a top's engine its own reset domain; return ``(renamer, start)``.
+
+    The domain ``name`` is reset by the system reset or by a CONTROL write
+    with ``soft_reset``, so a soft reset leaves the register block alone and
+    the write that asked for it still gets its response (docs/SPEC.md "Host
+    interface"). ``renamer`` moves the engine into the domain; ``start`` is
+    CONTROL.start written without ``soft_reset``. ``regs`` is the top's
+    ``AXI4LiteRegisters`` (its map has the standard ``control`` register)."""
+    soft = Signal(name="soft_reset")
+    start = Signal(name="start_wr")
+    m.d.comb += [soft.eq(regs.control_wstb & regs.control.soft_reset),
+                 start.eq(regs.control_wstb & regs.control.start & ~regs.control.soft_reset)]
+    cd = ClockDomain(name, local=True)
+    m.domains += cd
+    m.d.comb += [cd.clk.eq(ClockSignal("sync")), cd.rst.eq(ResetSignal("sync") | soft)]
+    return DomainRenamer(name), start
