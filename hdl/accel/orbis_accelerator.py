@@ -391,7 +391,6 @@ class _Controller(wiring.Component):
         fx_v1 = Signal()
         fx_v2 = Signal()
         fx_src1 = Signal(tw)
-        fx_src2 = Signal(tw)
         map_ctrl = Signal()         # the controller owns the map read port (engine idle)
         m.d.comb += [datm.losses.ready.eq(1), datm.pairs.ready.eq(1)]
         with m.If(eng_busy):
@@ -430,13 +429,13 @@ class _Controller(wiring.Component):
                     m.d.sync += [fx.eq(0), fx_v1.eq(0), fx_v2.eq(0)]
                     m.next = "FIX"
             with m.State("FIX"):
-                # Every src maps to its dst's row: pair read, map read of the dst, map write of the src.
+                # Every src maps to its dst's row: pair read, map read of the dst (src held), map write of the src.
                 m.d.comb += eng_busy.eq(1)
                 m.d.comb += [p_rd.addr.eq(e_layer * kmax + fx), p_rd.en.eq(1)]
-                m.d.sync += [fx.eq(fx + 1), fx_v1.eq(fx < e_kk), fx_v2.eq(fx_v1), fx_src2.eq(fx_src1)]
+                m.d.sync += [fx.eq(fx + 1), fx_v1.eq(fx < e_kk), fx_v2.eq(fx_v1)]
                 m.d.comb += [m_rd.addr.eq(e_layer * n_tok + p_rd.data[tw:]), m_rd.en.eq(1)]
                 m.d.sync += fx_src1.eq(p_rd.data[:tw])
-                m.d.comb += [m_wr.addr.eq(e_layer * n_tok + fx_src2), m_wr.data.eq(m_rd.data), m_wr.en.eq(fx_v2)]
+                m.d.comb += [m_wr.addr.eq(e_layer * n_tok + fx_src1), m_wr.data.eq(m_rd.data), m_wr.en.eq(fx_v2)]
                 with m.If(fx == e_kk + 1):
                     m.d.sync += [valid.bit_select(e_layer, 1).eq(1), counts[e_layer].eq(e_kk),
                                  ctr["match_cycles"].eq(e_cycles + 1)]
@@ -630,8 +629,8 @@ class _Controller(wiring.Component):
                     red = cmd.reduce & rc
                     res = cmd.restore & rc
                     with m.If((cap & ~vec_stream)
-                              | (red & ((op != OPCODES["LOAD"]) | (cmd.mem != MEMORIES["A"]) | (cmd.m != n_tok)
-                                        | (cmd.k == 0) | ~layer_ok))
+                              | (red & ((op != OPCODES["LOAD"]) | (cmd.mem != MEMORIES["A"])
+                                        | (cmd.m != cmd.k * n_tok) | (cmd.k == 0) | ~layer_ok))
                               | (res & (~vec_stream | ~layer_ok))):
                         m.d.comb += [raise_error.eq(1), new_code.eq(ERRORS["SHAPE"])]
                         m.next = "IDLE"

@@ -31,8 +31,8 @@ COMMANDS = CommandFormat(
     list(GEMM_COMMANDS.fields) + [
         Field("capture", 13, 1, doc="VECTOR to the stream, FC step: its beats also go to the feature memory "
                                     "(the SDPA output the next MATCH quantizes and matches)"),
-        Field("reduce", 14, 1, doc="LOAD A, RC step: m = TOKENS rows per K tile, k = K tiles; the rows pass "
-                                   "the reduce unit (srcs merged into their dsts) and TOKENS - r rows per tile "
+        Field("reduce", 14, 1, doc="LOAD A, RC step: m = k·TOKENS rows (k K tiles of TOKENS rows); the rows "
+                                   "pass the reduce unit (srcs merged into their dsts) and TOKENS - r rows per tile "
                                    "are written"),
         Field("restore", 15, 1, doc="VECTOR to the stream, RC step: m = TOKENS - r rows per N tile; every "
                                     "tile leaves as TOKENS rows (srcs copy their dst)"),
