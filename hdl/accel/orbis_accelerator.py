@@ -466,7 +466,7 @@ class _Controller(wiring.Component):
         r_cnt = Signal(rw)               # pairs r of the command's layer
         keep_rows = Signal(rw)           # N - r
         m.d.comb += keep_rows.eq(n_tok - r_cnt)
-        m_rd_ctrl_addr = Signal(range(n_layers * n_tok + 1))
+        m_rd_ctrl_addr = Signal(range(n_layers * n_tok))
         m_rd_ctrl_en = Signal()
         with m.If(map_ctrl):
             m.d.comb += [m_rd.addr.eq(m_rd_ctrl_addr), m_rd.en.eq(m_rd_ctrl_en)]
@@ -528,9 +528,10 @@ class _Controller(wiring.Component):
                 num = Signal(signed(sw + 2), name=f"red_num_{l}")
                 den = Signal(signed(rw + 2), name=f"red_den_{l}")
                 m.d.comb += [num.eq((s << 1) + n_grp), den.eq(Cat(Const(0, 1), n_grp, Const(0, 1)).as_signed())]
-                q = Signal(signed(sw + 2), name=f"red_mean_{l}")
+                # The mean of INT8 values is an INT8 value: the quotient's low byte is all of it.
+                q = Signal(signed(8), name=f"red_mean_{l}")
                 m.d.comb += q.eq(num // Mux(den == 0, 1, den))
-                m.d.sync += o_data[8 * l:8 * l + 8].eq(q[:8])
+                m.d.sync += o_data[8 * l:8 * l + 8].eq(q)
         m.d.comb += o_take.eq(o_valid & core.s_axis.tready)
         with m.If(o_take):
             m.d.sync += o_sent.eq(o_sent + 1)
