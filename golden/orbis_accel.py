@@ -200,19 +200,28 @@ class Machine:
         return f.transpose(1, 0, 2, 3).reshape(c.tokens, c.channels)
 
     # --- one run ------------------------------------------------------------------
-    def run(self, commands) -> Result:
+    def run(self, commands, *, final: bool = True, resume: bool = False) -> Result:
+        """One start of ``commands``. ``resume``: the commands continue the
+        previous call's run (the host kept the queue fed, so the clock and the
+        engine go on); ``final=False``: the run goes on after them (no end
+        wait, no closing cycle). A start is ``final=True, resume=False``."""
         res = Result()
-        self._now = 0
-        self._engine_free = 0
-        self._feeder_free = 0
-        self._engine_layer = 0
+        if not resume:
+            self._now = 0
+            self._engine_free = 0
+            self._feeder_free = 0
+            self._engine_layer = 0
+        start = self._now
         for cmd in commands:
             self._execute(cmd, res)
+        if not final:
+            res.total_cycles = self._now - start
+            return res
         end = max(self._now, self._engine_free)
         if end > self._now:
             res.counters["exposed"] += end - self._now
             res.late |= 1 << self._engine_layer
-        res.total_cycles = end + 1
+        res.total_cycles = end + 1 - start
         return res
 
     def _wait(self, res, t_wait: int, ready_at: int) -> int:

@@ -320,3 +320,30 @@ async def soft_reset_mid_traffic(dut):
     tb.model = go.Machine(tb.cfg)
     await run_slice(tb, sl)
     env.report(runs=len(tb.runs))
+
+
+# --------------------------------------------------------------------------
+# The digits DiT slice of reports.orbis_accelerator.
+
+@cocotb.test()
+async def dit_replay(dut):
+    """``args["replay"]``: a pickle of recorded timesteps (``sim.accel.orbis_dit.GoldenBackend``), each one
+    run of the sampler's commands with their data; every step is one start on the RTL, checked against the
+    golden accelerator (outputs, pairs, counters, cycles), its counters reported."""
+    import pickle
+
+    path = env.args().get("replay")
+    if not path:
+        return
+    with open(path, "rb") as f:
+        job = pickle.load(f)
+    tb = TB(dut)
+    await tb.reset()
+    out = []
+    for i, cmds in enumerate(job["steps"]):
+        want = await tb.run(cmds, label=f"dit step {i}")
+        r = dict(tb.runs[-1])
+        r.update(pairs_equal_golden=True, matches=len(want.matches), model_exposed=want.counters["exposed"],
+                 model_late=want.late)
+        out.append(r)
+    env.report(replay=out)
