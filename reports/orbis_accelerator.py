@@ -172,8 +172,9 @@ def run(out_dir: Path, quick: bool = False) -> dict:
                      f"{s['pairs_equal_golden']} |")
     lines += ["", f"datm_hidden (RTL, same simulation): {rtl_hidden}. Speedup: cycles of the full computation "
               "over cycles with reduction (whole sampler; the attention part alone beside it). With 16 "
-              "tokens every attention GEMM is one array tile, so fewer tokens save little and the reduce / "
-              "restore passes cost more than they save; the numbers say so."]
+              "tokens every attention GEMM is one array tile (the key dimension stays padded to 16), so "
+              "fewer tokens save only rows, and at small r the reduce / restore passes cost more than they "
+              "save; the linears (not reduced, as in ORBIS) dominate the sampler's cycles."]
     if quick:
         lines += ["", f"Quick run: DDIM-{steps} instead of DDIM-{STEPS}."]
     text = "\n".join(lines) + "\n"

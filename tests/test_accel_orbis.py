@@ -114,3 +114,38 @@ def test_lint_clean(tmp_path):
 
     files = registry.get("orbis_accelerator").emit_verilog(tmp_path, SMALL)
     assert lint(files, "orbis_accelerator") == []
+
+
+def test_digits_dit_through_the_golden_accelerator():
+    """The bench's sampler hooks on the golden backend: r = 0 matches nothing and
+    reduces nothing; with r = 4 every FC step matches every block (pairs =
+    golden.orbis.datm on the QE output of the captured SDPA output), RC steps
+    reuse them, the attention part costs fewer cycles at r = 8 and the sample
+    stays close."""
+    pytest.importorskip("torch")
+    from sim.accel.orbis_dit import GoldenBackend, OrbisAccelHooks, bench_config
+    from workloads.dit import sample
+    from workloads.traces import calibrate, get_model
+
+    model, _, _ = get_model()
+    scales = calibrate(model, samples=2, steps=4)
+    cfg = bench_config()
+    runs = {}
+    for r in (0, 4, 8):
+        be = GoldenBackend(cfg)
+        hooks = OrbisAccelHooks(model, scales, be, cfg, r)
+        x = sample(model, [3], seed=0, steps=8, hooks=hooks)
+        be.end_step()
+        runs[r] = (x.numpy(), hooks, be)
+    _, h0, b0 = runs[0]
+    assert b0.counters["matches"] == 0 and h0.kinds == gorb.ogm_schedule(8, 3)
+    x4, h4, b4 = runs[4]
+    assert b4.counters["matches"] == 2 * model.cfg.depth
+    for step, layer, feats, out in b4.matches:
+        q, s = gorb.qe(feats, cfg.scale_frac)
+        assert np.array_equal(gorb.datm(q, s, num_dst=cfg.num_dst, k=4, eps=655 / 65536, fixed=True).pairs,
+                              out.pairs)
+    assert all(np.array_equal(h4.pairs[(1, b)], h4.pairs[(0, b)]) for b in range(model.cfg.depth))
+    assert b4.counters["exposed"] == 0
+    assert runs[8][2].tag_cycles["attention"] < b0.tag_cycles["attention"]
+    assert 0 < np.mean((x4 - runs[0][0]) ** 2) < 0.05
