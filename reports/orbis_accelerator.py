@@ -87,7 +87,9 @@ def _rtl_slice(out_dir, model, scales, steps, r, quick):
     from sim import runner
 
     _, hooks, be = _golden(model, scales, min(steps, 2), r, "output", record=(0, 1))
-    path = (Path(out_dir) / "orbis_accelerator_slice.pkl").resolve()
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="orbis-slice-")) / "slice.pkl"
     with open(path, "wb") as f:
         pickle.dump({"steps": [be.recorded[0], be.recorded[1]]}, f)
     params = dict(BENCH, QUEUE_DEPTH=RTL_QUEUE)
@@ -116,6 +118,8 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     r_rtl = int(round(RTL_RATIO * n))
     rtl = _rtl_slice(out_dir, model, scales, steps, r_rtl, quick)
     rtl_hidden = all(s["late"] == 0 for s in rtl)
+    # Per layer: its FC-step match never made the controller wait (LATE bit l clear).
+    layers_hidden = [not any(s["late"] >> layer & 1 for s in rtl) for layer in range(cfg.layers)]
     ratios = {}
     for ratio in RATIOS:
         r = int(round(ratio * n))
@@ -147,7 +151,8 @@ def run(out_dir: Path, quick: bool = False) -> dict:
             ratios[f"{guide}-{ratio}"] = entry
     result = {"config": BENCH, "steps": steps, "quick": quick, "image_label": LABEL, "seed": SEED,
               "full_cycles": full_cycles, "full_attention_cycles": full_attn, "ratios": ratios,
-              "rtl_slice": {"ratio": RTL_RATIO, "r": r_rtl, "steps": rtl, "datm_hidden": rtl_hidden}}
+              "rtl_slice": {"ratio": RTL_RATIO, "r": r_rtl, "steps": rtl, "datm_hidden": rtl_hidden,
+                            "layers_hidden": layers_hidden}}
     lines = [f"# ORBIS accelerator on the digits DiT (DDIM-{steps})", "",
              f"One image (label {LABEL}, seed {SEED}); 16x16 INT8 array, 16-byte streams; N = {n} tokens, "
              f"C = {cfg.channels}, D = {cfg.num_dst}, 1 FC + {cfg.rc_steps} RC steps. Every linear and the "
@@ -170,6 +175,9 @@ def run(out_dir: Path, quick: bool = False) -> dict:
         lines.append(f"| {i} | {s['cycles']:,} | {s['cycles'] == s['model_cycles']} | {s['datm_busy']:,} | "
                      f"{s['array_busy']:,} | {s['exposed']:,} | {bin(s['late']).count('1')} | "
                      f"{s['pairs_equal_golden']} |")
+    lines += ["", "Per layer, its FC-step match finished before the controller needed the engine again "
+              "(LATE bit clear in the RTL run): " + ", ".join(f"layer {i} {'yes' if h else 'NO'}"
+                                                           for i, h in enumerate(layers_hidden)) + "."]
     lines += ["", f"datm_hidden (RTL, same simulation): {rtl_hidden}. Speedup: cycles of the full computation "
               "over cycles with reduction (whole sampler; the attention part alone beside it). With 16 "
               "tokens every attention GEMM is one array tile (the key dimension stays padded to 16), so "
