@@ -2,8 +2,7 @@
 clean (the check ``ditgen lint --all`` makes), one test per unit.
 
 The default ORBIS DATM engine (~1 MB of Verilog: about 100 s to emit and
-100 s to lint on a loaded 2-core machine), the ORBIS accelerator that holds one,
-and the default 64x64 systolic
+100 s to lint on a loaded 2-core machine) and the default 64x64 systolic
 array are linted in the slow set."""
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from hdl import registry
 from sim.lint import lint
 
-SLOW = {"orbis_datm", "systolic_array", "orbis_accelerator"}
+SLOW = {"orbis_datm", "systolic_array"}
 
 
 def _units():
