@@ -114,6 +114,7 @@ class Result:
     match_cycles: list = field(default_factory=list)
     total_cycles: int = 0
     matches: list = field(default_factory=list)  # (layer, DatmResult)
+    match_done: dict = field(default_factory=dict)   # layer -> CYCLES when its pairs became valid
 
     @property
     def error_code(self) -> str:
@@ -186,6 +187,11 @@ class Machine:
         self.phase = 0
         self.valid = [False] * self.cfg.layers
         self.cap_ptr = 0
+
+    @property
+    def now(self) -> int:
+        """Cycles since the current run's start (the CYCLES counter at the next dequeue)."""
+        return getattr(self, "_now", 0)
 
     @property
     def rc(self) -> bool:
@@ -277,6 +283,7 @@ class Machine:
             res.counters["matches"] += 1
             res.counters["datm_busy"] += busy
             res.match_cycles.append(busy)
+            res.match_done[cmd.layer] = tl + busy   # the engine's last busy cycle
             res.matches.append((cmd.layer, out))
             return self._spend(res, 2 + wait)
         if isinstance(cmd, ga.Unknown):

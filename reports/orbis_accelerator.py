@@ -87,6 +87,7 @@ def _rtl_slice(out_dir, model, scales, steps, r, quick):
     from sim import runner
 
     _, hooks, be = _golden(model, scales, min(steps, 2), r, "output", record=(0, 1))
+    ends = {layer: hooks.layer_end[(0, layer)] for layer in range(BENCH["LAYERS"])}
     import tempfile
 
     path = Path(tempfile.mkdtemp(prefix="orbis-slice-")) / "slice.pkl"
@@ -95,7 +96,7 @@ def _rtl_slice(out_dir, model, scales, steps, r, quick):
     params = dict(BENCH, QUEUE_DEPTH=RTL_QUEUE)
     res = runner.run("orbis_accelerator", params, testcase="dit_replay", seed=1,
                      name=f"bench-orbis-accelerator{'-quick' if quick else ''}", args={"replay": str(path)})
-    return res["result"]["replay"]
+    return res["result"]["replay"], ends
 
 
 def run(out_dir: Path, quick: bool = False) -> dict:
@@ -116,10 +117,13 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     full_cycles = be_full.cycles
     full_attn = be_full.tag_cycles["attention"]
     r_rtl = int(round(RTL_RATIO * n))
-    rtl = _rtl_slice(out_dir, model, scales, steps, r_rtl, quick)
+    rtl, ends = _rtl_slice(out_dir, model, scales, steps, r_rtl, quick)
     rtl_hidden = all(s["late"] == 0 for s in rtl)
-    # Per layer: its FC-step match never made the controller wait (LATE bit l clear).
+    # Per layer: its FC-step match never made the controller wait (LATE bit l clear), and its pairs
+    # were valid (MATCH_DONE, read from the RTL) before the layer's FC work (its fc2) ended.
+    done = {int(k): v for k, v in rtl[0]["match_done"].items()}
     layers_hidden = [not any(s["late"] >> layer & 1 for s in rtl) for layer in range(cfg.layers)]
+    layers_before_end = [done[layer] <= ends[layer] for layer in range(cfg.layers)]
     ratios = {}
     for ratio in RATIOS:
         r = int(round(ratio * n))
@@ -129,6 +133,8 @@ def run(out_dir: Path, quick: bool = False) -> dict:
             equal, dropped = _match_checks(be, cfg)
             fc = [(k, p) for k, p in hooks.pairs.items() if hooks.kinds[k[0]] == "FC"]
             agree = [_agreement(p, soft[k]) for k, p in fc if k in soft]
+            fc_keys = [k for k in be.match_done if k in hooks.layer_end]
+            before = [be.match_done[k] <= hooks.layer_end[k] for k in fc_keys]
             entry = {
                 "r": r, "reduction_ratio": r / n, "guide": guide, "steps": steps,
                 "pairs_equal_golden": equal and (not (guide == "output" and r == r_rtl)
@@ -138,6 +144,7 @@ def run(out_dir: Path, quick: bool = False) -> dict:
                 "exposed_cycles": be.counters["exposed"],
                 "datm_hidden": be.counters["exposed"] == 0 and not any(be.late),
                 "layers_late": int(sum(bin(v).count("1") for v in be.late)),
+                "matches_before_layer_end": float(np.mean(before)) if before else None,
                 "matches": be.counters["matches"],
                 "cycles": be.cycles, "cycles_full": full_cycles, "speedup": full_cycles / be.cycles,
                 "attention_cycles": be.tag_cycles["attention"], "attention_cycles_full": full_attn,
@@ -152,7 +159,8 @@ def run(out_dir: Path, quick: bool = False) -> dict:
     result = {"config": BENCH, "steps": steps, "quick": quick, "image_label": LABEL, "seed": SEED,
               "full_cycles": full_cycles, "full_attention_cycles": full_attn, "ratios": ratios,
               "rtl_slice": {"ratio": RTL_RATIO, "r": r_rtl, "steps": rtl, "datm_hidden": rtl_hidden,
-                            "layers_hidden": layers_hidden}}
+                            "layers_hidden": layers_hidden, "layers_match_before_fc_end": layers_before_end,
+                            "match_done": done, "layer_fc_end": ends}}
     lines = [f"# ORBIS accelerator on the digits DiT (DDIM-{steps})", "",
              f"One image (label {LABEL}, seed {SEED}); 16x16 INT8 array, 16-byte streams; N = {n} tokens, "
              f"C = {cfg.channels}, D = {cfg.num_dst}, 1 FC + {cfg.rc_steps} RC steps. Every linear and the "
@@ -160,13 +168,13 @@ def run(out_dir: Path, quick: bool = False) -> dict:
              "norms and GELU on the host. Output-guided: pairs from the FC step's SDPA output (OGM); "
              "input-guided: from the attention input.", "",
              "| guide | r/N | pairs = golden | dropped ch. | DATM cycles | array cycles | DATM hidden | "
-             "speedup | attention speedup | SVC agreement | MSE vs full |",
-             "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+             "matches before layer end | speedup | attention speedup | SVC agreement | MSE vs full |",
+             "|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for e in ratios.values():
         svc = "-" if e["svc_agreement"] is None else f"{e['svc_agreement']:.3f}"
         lines.append(f"| {e['guide']} | {e['reduction_ratio']:.3f} | {e['pairs_equal_golden']} | "
                      f"{e['dropped_channels']} | {e['datm_cycles']:,} | {e['array_cycles']:,} | "
-                     f"{e['datm_hidden']} | {e['speedup']:.4f} | {e['attention_speedup']:.3f} | {svc} | "
+                     f"{e['datm_hidden']} | {e['matches_before_layer_end']:.2f} | {e['speedup']:.4f} | {e['attention_speedup']:.3f} | {svc} | "
                      f"{e['mse']:.2e} |")
     lines += ["", f"RTL slice (r = {r_rtl}, steps 0 FC and 1 RC, one simulation each, queue depth {RTL_QUEUE}):",
               "", "| step | cycles | = golden | DATM busy | array busy | exposed | late layers | pairs = golden |",
@@ -175,9 +183,12 @@ def run(out_dir: Path, quick: bool = False) -> dict:
         lines.append(f"| {i} | {s['cycles']:,} | {s['cycles'] == s['model_cycles']} | {s['datm_busy']:,} | "
                      f"{s['array_busy']:,} | {s['exposed']:,} | {bin(s['late']).count('1')} | "
                      f"{s['pairs_equal_golden']} |")
-    lines += ["", "Per layer, its FC-step match finished before the controller needed the engine again "
-              "(LATE bit clear in the RTL run): " + ", ".join(f"layer {i} {'yes' if h else 'NO'}"
-                                                           for i, h in enumerate(layers_hidden)) + "."]
+    lines += ["", "Per layer in the RTL run of the FC step: pairs valid (MATCH_DONE) vs the last cycle of the "
+              "layer's FC work (its fc2, golden schedule the RTL matched cycle for cycle), and whether the "
+              "controller ever waited for it (LATE):", "",
+              "| layer | match done | FC work ends | finished first | never waited |", "|---:|---:|---:|---|---|"]
+    for i in range(cfg.layers):
+        lines.append(f"| {i} | {done[i]:,} | {ends[i]:,} | {layers_before_end[i]} | {layers_hidden[i]} |")
     lines += ["", f"datm_hidden (RTL, same simulation): {rtl_hidden}. Speedup: cycles of the full computation "
               "over cycles with reduction (whole sampler; the attention part alone beside it). With 16 "
               "tokens every attention GEMM is one array tile (the key dimension stays padded to 16), so "

@@ -226,6 +226,7 @@ class OrbisAccelerator(CoreParameters, wiring.Component):
             regs.pairs_valid.eq(top.pairs_valid), regs.late.eq(top.late),
             regs.pair.src.eq(top.pair_src), regs.pair.dst.eq(top.pair_dst),
             regs.pair_count.count.eq(top.pair_count), regs.pair_count.iterations.eq(top.pair_iterations),
+            regs.match_done.eq(top.match_done),
             self.irq.eq(top.done),
         ]
         for name in _Controller.COUNTERS:
@@ -251,7 +252,7 @@ class _Controller(wiring.Component):
             "fill": Out(range(p["queue_depth"] + 1)), "words": Out(range(COMMANDS.words)),
             "phase": Out(8), "rc": Out(1), "engine_busy": Out(1), "feeder_busy": Out(1),
             "pairs_valid": Out(MAX_LAYERS), "late": Out(MAX_LAYERS),
-            "pair_src": Out(FIELD), "pair_dst": Out(FIELD), "pair_count": Out(FIELD), "pair_iterations": Out(FIELD),
+            "pair_src": Out(FIELD), "pair_dst": Out(FIELD), "pair_count": Out(FIELD), "pair_iterations": Out(FIELD), "match_done": Out(COUNTER_BITS),
         }
         members.update({name: Out(COUNTER_BITS) for name in self.COUNTERS})
         super().__init__(members)
@@ -332,6 +333,7 @@ class _Controller(wiring.Component):
         valid = Signal(MAX_LAYERS)
         counts = Array(Signal(rw, name=f"pair_count_{l}") for l in range(n_layers))
         iters = Array(Signal(ITER_BITS, name=f"pair_iters_{l}") for l in range(n_layers))
+        done_at = Array(Signal(COUNTER_BITS, name=f"match_done_{l}") for l in range(n_layers))
         m.d.comb += self.pairs_valid.eq(valid)
         sel_layer = Signal(LAYER_BITS)
         sel_index = Signal(FIELD)
@@ -341,7 +343,8 @@ class _Controller(wiring.Component):
         m.d.comb += [p_host.addr.eq(sel_layer * kmax + sel_index),
                      self.pair_src.eq(p_host.data[:tw]), self.pair_dst.eq(p_host.data[tw:]),
                      self.pair_count.eq(Mux(sel_ok, counts[sel_layer], 0)),
-                     self.pair_iterations.eq(Mux(sel_ok, iters[sel_layer], 0))]
+                     self.pair_iterations.eq(Mux(sel_ok, iters[sel_layer], 0)),
+                     self.match_done.eq(Mux(sel_ok, done_at[sel_layer], 0))]
 
         cmd = Signal(COMMANDS.layout())
 
@@ -438,6 +441,7 @@ class _Controller(wiring.Component):
                 m.d.comb += [m_wr.addr.eq(e_layer * n_tok + fx_src1), m_wr.data.eq(m_rd.data), m_wr.en.eq(fx_v2)]
                 with m.If(fx == e_kk + 1):
                     m.d.sync += [valid.bit_select(e_layer, 1).eq(1), counts[e_layer].eq(e_kk),
+                                 done_at[e_layer].eq(ctr["cycles"]),
                                  ctr["match_cycles"].eq(e_cycles + 1)]
                     m.next = "IDLE"
         m.d.comb += self.engine_busy.eq(eng_busy)

@@ -98,4 +98,5 @@ def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes
         Register("dropped", 0x6C, 32, ro, "MATCH commands dropped in RC steps since start"),
         Register("late", 0x70, 32, ro, "bit l: the controller waited for layer l's match since start"),
         Register("match_cycles", 0x74, 32, ro, "cycles of the last finished match, launch to pairs valid"),
+        Register("match_done", 0x78, 32, ro, "CYCLES when the selected layer's last match made its pairs valid"),
     ], version=VERSION)

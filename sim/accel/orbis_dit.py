@@ -60,6 +60,7 @@ class GoldenBackend:
         self.step_cycles = []
         self.counters = dict.fromkeys(("array_busy", "datm_busy", "exposed", "matches", "dropped"), 0)
         self.late = []
+        self.match_done = {}        # (step, layer) -> CYCLES of the step's run when the pairs became valid
         self.tag_cycles = {}        # cycles of the attention runs ("attention") and the linears ("linear")
         self.matches = []           # (step, layer, captured features, DatmResult)
         self.record_steps = set(record_steps)
@@ -76,6 +77,8 @@ class GoldenBackend:
         self.late[-1] |= res.late
         for layer, out in res.matches:
             self.matches.append((self._step, layer, self.machine.features().copy(), out))
+        for layer, at in res.match_done.items():
+            self.match_done[(self._step, layer)] = at
 
     def run(self, cmds, tag="linear"):
         if self._step in self.record_steps:
@@ -119,6 +122,7 @@ class OrbisAccelHooks(_hooks_base()):
         self.tokens, self.hidden, self.heads = model.cfg.tokens, model.cfg.hidden, model.cfg.heads
         assert self.tokens == cfg.tokens and self.hidden == cfg.channels
         self.pairs = {}             # (step, block) -> pairs used (RC) or made (FC)
+        self.layer_end = {}         # (step, block) -> last cycle of the block's fc2 (its FC work) in the step's run
         self.kinds = []
 
     # --- programs ------------------------------------------------------------------
@@ -149,6 +153,8 @@ class OrbisAccelHooks(_hooks_base()):
         if name == "qkv":
             self._attn_in = a
         frames = self.backend.run(self._linear_program(a, w))
+        if name == "fc2":
+            self.layer_end[(self.step, block)] = self.backend.machine.now - 1
         return torch.from_numpy(self._acc(frames, a.shape[0], w.shape[1])).double()[None]
 
     def sdpa(self, block, q, k, v):

@@ -129,6 +129,13 @@ class TB:
             assert counters["stall"] == 0, f"{where}: {counters}"
         for layer, res in want.matches:
             await self.check_pairs(layer, res.pairs, res.iterations, where)
+        self.match_done = {}
+        for layer, at in want.match_done.items():
+            await self.host.write_reg("pair_sel", self.host.pack("pair_sel", layer=layer, index=0))
+            got = await self.host.read_reg("match_done")
+            if ideal:
+                assert got == at, f"{where}: layer {layer} match done at {got}, model {at}"
+            self.match_done[layer] = got
         self.last_counters = counters
         self.runs.append({"label": label, "cycles": counters["cycles"], "model_cycles": want.total_cycles,
                           "array_busy": counters["array_busy"], "datm_busy": counters["datm_busy"],
@@ -326,6 +333,6 @@ async def dit_replay(dut):
         want = await tb.run(cmds, label=f"dit step {i}")
         r = dict(tb.runs[-1])
         r.update(pairs_equal_golden=True, matches=len(want.matches), model_exposed=want.counters["exposed"],
-                 model_late=want.late)
+                 model_late=want.late, match_done={str(k): v for k, v in tb.match_done.items()})
         out.append(r)
     env.report(replay=out)
