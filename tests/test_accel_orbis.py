@@ -22,6 +22,15 @@ def test_rtl_slice(cosim):
     assert res["tests"] == len(CASES)
 
 
+@pytest.mark.cosim
+@pytest.mark.slow
+def test_rtl_slice_two_beats_per_row(cosim):
+    """The same slice with rows of two stream beats (8x8 array, 4-byte beats, C = 16: two N tiles)."""
+    params = dict(SMALL, ROWS=8, COLS=8, CHANNELS=16, A_DEPTH=128, W_DEPTH=256, ACC_DEPTH=128)
+    res = cosim("orbis_accelerator", params, testcase=CASES)
+    assert res["tests"] == len(CASES)
+
+
 def _cfg():
     return go.Config(gemm=g.Config(rows=4, cols=4, a_depth=64, w_depth=128, acc_depth=64, stream_bytes=4),
                      tokens=16, channels=8, num_dst=4, layers=2, rc_steps=1)
