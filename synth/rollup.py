@@ -92,7 +92,7 @@ def _evaluate(cfg: AcceleratorConfig, recs: dict, scale: float = 1.0) -> dict | 
     return {
         "name": cfg.name, "paper": cfg.paper, "paper_ratio": cfg.paper_ratio,
         "parts": {u: {"count": n, "area_um2": recs[u]["area_um2"]} for u, n in cfg.parts.items()},
-        "overhead_um2": over, "logic_um2": logic, "buffers_um2": buffers,
+        "overhead_units": list(cfg.overhead), "overhead_um2": over, "logic_um2": logic, "buffers_um2": buffers,
         "share_of_logic": over / logic, "share_with_buffers": over / (logic + buffers),
         "sram_fraction": buffers / (logic + buffers), **extra,
     }
@@ -189,7 +189,8 @@ def _rollup_markdown(roll: dict) -> str:
     for c in roll["configs"]:
         if c.get("memories_um2"):
             mems = ", ".join(f"{name} {area:,.0f} µm²" for name, area in c["memories_um2"].items())
-            lines += ["", f"{c['name']}: {mems}; CCU + DTSM logic = {_pct(c['logic_share_with_memories'])} and "
+            units = " + ".join(c.get("overhead_units", ())) or "overhead"
+            lines += ["", f"{c['name']}: {mems}; {units} logic = {_pct(c['logic_share_with_memories'])} and "
                           f"with these memories {_pct(c['share_with_memories'])} of logic + buffers + memories."]
     lines += ["", "Ratios between best-mapped units (mapping of numerator / denominator in brackets).", "",
               "| ratio | ours | paper / target | numerator for the paper's ratio |", "|---|---:|---|---:|"]

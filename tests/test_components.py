@@ -51,6 +51,9 @@ OTHER = {
     "axi_shell_demo": {"data_bytes": 8, "queue_depth": 6},
     "gemm_accelerator": {"rows": 4, "cols": 8, "a_depth": 16, "w_depth": 32, "acc_depth": 8, "queue_depth": 4,
                          "stream_bytes": 4, "dtype": "fp16"},
+    "orbis_accelerator": {"rows": 4, "cols": 8, "a_depth": 16, "w_depth": 32, "acc_depth": 8, "queue_depth": 4,
+                          "stream_bytes": 4, "tokens": 20, "channels": 16, "num_dst": 5, "layers": 3, "rc_steps": 2,
+                          "scale_frac": 6, "topk_buffer": 4},
 }
 
 # Combinations that are legal parameter by parameter but make the unit
@@ -74,6 +77,9 @@ MEANINGLESS = [
     ("orbis_datm", {"num_tokens": 16, "num_dst": 16}, "num_dst"),
     # An AXI4-Stream beat must split an array row into whole beats.
     ("gemm_accelerator", {"rows": 4, "cols": 8, "stream_bytes": 8}, "stream_bytes"),
+    # The matched SDPA output is whole N tiles; D dst tokens need a src.
+    ("orbis_accelerator", {"channels": 24}, "channels"),
+    ("orbis_accelerator", {"tokens": 16, "num_dst": 16}, "num_dst"),
 ]
 
 

@@ -330,3 +330,13 @@ def test_ditto_accelerator_ports(params, data_bits):
     c = build("ditto_accelerator", **params)
     assert ports(c) == {**axi_lite("s_axil", 12), **axi_stream("s_axis", data_bits, "in"),
                         **axi_stream("m_axis", data_bits, "out"), "irq": ("out", 1)}
+
+
+@pytest.mark.parametrize("params, data_bits", [
+    ({}, 128),
+    ({"rows": 4, "cols": 4, "stream_bytes": 4, "tokens": 16, "channels": 8, "num_dst": 4}, 32),
+])
+def test_orbis_accelerator_ports(params, data_bits):
+    c = build("orbis_accelerator", **params)
+    assert ports(c) == {**axi_lite("s_axil", 12), **axi_stream("s_axis", data_bits, "in"),
+                        **axi_stream("m_axis", data_bits, "out"), "irq": ("out", 1)}

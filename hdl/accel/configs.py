@@ -65,6 +65,18 @@ CONFIGS: tuple[AcceleratorConfig, ...] = (
                       ("ditto_encoder",)),
     AcceleratorConfig("ORBIS", "QE + DATM engine = 2.4 % of ORBIS (systolic array dominates)", 0.024,
                       {"systolic_array": 1, "orbis_qe": 1, "orbis_datm": 1}, ("orbis_qe", "orbis_datm")),
+    # The orbis_accelerator top as the digits-DiT bench builds it (docs/SPEC.md "ORBIS accelerator":
+    # 16x16 array, 16-byte streams, N = 16 tokens, C = 128, D = 4, 6 layers): its QE and DATM engine at
+    # those sizes beside the 16x16 array, and its memories -- feature memory (128 beats of 128 bits),
+    # pair memory (6 x 12 pairs of 2 x 4 bits), map memory (6 x 16 x 4 bits), reduce accumulators
+    # (16 rows of 16 x 14-bit sums + a 5-bit size) and restore buffer (16 x 128 bits).
+    AcceleratorConfig("ORBIS accelerator", "QE + DATM engine (+ feature, pair, map, reduce and restore memories) "
+                      "of orbis_accelerator at the bench size; paper: QE + DATM = 2.4 %", 0.024,
+                      {"systolic_array__ROWS16_COLS16": 1, "orbis_qe_bench": 1, "orbis_datm_bench": 1},
+                      ("orbis_qe_bench", "orbis_datm_bench"),
+                      memories=(("feature memory", 128, 128, True), ("pair memory", 72, 8, True),
+                                ("map memory", 96, 4, True), ("reduce accumulators", 16, 229, True),
+                                ("restore buffer", 16, 128, True))),
 )
 
 
@@ -83,6 +95,9 @@ def config(name: str) -> AcceleratorConfig:
 UNIT_CONFIGS: dict[str, tuple[str, dict]] = {
     "orbis_datm_n4096": ("orbis_datm", {"NUM_TOKENS": 4096, "CHANNELS": 32, "NUM_DST": 16, "CH_LANES": 8,
                                         "TOPK_BUFFER": 32}),
+    # The QE and DATM engine of the orbis_accelerator bench top (sim/accel/orbis_dit.py BENCH).
+    "orbis_qe_bench": ("orbis_qe", {"NUM_TOKENS": 16, "CHANNELS": 128, "CH_LANES": 16}),
+    "orbis_datm_bench": ("orbis_datm", {"NUM_TOKENS": 16, "CHANNELS": 128, "NUM_DST": 4, "CH_LANES": 16}),
 }
 
 
