@@ -85,7 +85,9 @@ class Unit:
     ``emit`` optionally replaces the default one-file Verilog conversion; it is
     called as ``emit(component, out_dir, name)`` and returns the written files
     (the systolic array uses it to emit its PE once and instantiate it).
-    ``synth`` carries synthesis options for :mod:`synth.flow`; ``sim``
+    ``synth`` carries synthesis options for :mod:`synth.flow` (and
+    ``"in_all": False`` to leave the unit out of ``make synth``'s default
+    run, for a top the roll-ups price from its parts); ``sim``
     carries simulator options for :mod:`sim.runner` (``{"public": "top"}``:
     Verilator exposes only the top level, for designs whose every-signal
     public C++ model is too large to compile).

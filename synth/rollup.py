@@ -128,7 +128,9 @@ def full_report(out: Path, *, jobs: int | None = None, units: list[str] | None =
     from hdl import registry
 
     out = Path(out)
-    names = units or list(registry.units())
+    # A unit may opt out of the default run (``synth={"in_all": False}``):
+    # the roll-ups price it from its parts; ``make synth UNIT=...`` still runs it.
+    names = units or [n for n, u in registry.units().items() if u.synth.get("in_all", True)]
     jobs_list = [(u, None, u) for u in names]
     jobs_list += [job for job in EXTRA_JOBS if job[0] in names]
     for unit, keys, values in SWEEPS:

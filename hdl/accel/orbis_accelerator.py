@@ -42,7 +42,7 @@ def emit_orbis_accelerator(component, out_dir, name):
 
 
 @unit("orbis_accelerator", golden="golden.orbis_accel.run", testbench="sim.accel.tb_orbis_accelerator",
-      emit=emit_orbis_accelerator, synth={"flatten": False}, sim={"public": "top"})
+      emit=emit_orbis_accelerator, synth={"flatten": False, "in_all": False}, sim={"public": "top"})
 class OrbisAccelerator(CoreParameters, wiring.Component):
     """ORBIS accelerator: output-guided token matching beside the GEMM core.
 
