@@ -4,15 +4,15 @@ and the OGM step sequencer (docs/SPEC.md "ORBIS accelerator"; ORBIS §3, Fig. 6)
 
 from pathlib import Path
 
-from amaranth.hdl import Array, Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Module, Mux, ResetSignal, \
-    Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
-from ..common.axi import AXI4LiteRegisters, CommandQueue, axi_lite_signature, axis_signature
+from ..common.axi import AXI4LiteRegisters, CommandQueue, accelerator_members, axis_signature
 from ..common.params import check_int
+from ..common.run_status import engine_domain, run_status
 from ..common.scratchpad import compact_memory_init
 from ..common.stream import stall_pipeline
 from ..orbis.orbis_datm import OrbisDATM
@@ -114,12 +114,7 @@ class OrbisAccelerator(CoreParameters, wiring.Component):
                                                        "queue_depth", "stream_bytes", "tokens", "channels",
                                                        "num_dst", "layers", "rc_steps")}, dtype=self.dtype)
         self.COMMANDS = COMMANDS
-        super().__init__({
-            "s_axil": In(axi_lite_signature(self.REGMAP.addr_width)),
-            "s_axis": In(axis_signature(params["stream_bytes"])),
-            "m_axis": Out(axis_signature(params["stream_bytes"])),
-            "irq": Out(1),
-        })
+        super().__init__(accelerator_members(self.REGMAP, params["stream_bytes"]))
 
     @property
     def dtype(self):
@@ -196,13 +191,10 @@ class OrbisAccelerator(CoreParameters, wiring.Component):
         m.submodules.regs = regs = AXI4LiteRegisters(self.REGMAP)
         wiring.connect(m, wiring.flipped(self.s_axil), regs.s_axil)
 
-        soft = Signal(name="soft_reset")
-        m.d.comb += soft.eq(regs.control_wstb & regs.control.soft_reset)
-        m.domains.core = cd = ClockDomain("core", local=True)
-        m.d.comb += [cd.clk.eq(ClockSignal("sync")), cd.rst.eq(ResetSignal("sync") | soft)]
-        m.submodules.top = top = DomainRenamer("core")(_Controller(self))
+        in_core, start = engine_domain(m, regs)
+        m.submodules.top = top = in_core(_Controller(self))
         m.d.comb += [
-            top.start.eq(regs.control_wstb & regs.control.start & ~regs.control.soft_reset),
+            top.start.eq(start),
             top.cmd_we.eq(regs.cmd_wstb), top.cmd_word.eq(regs.cmd),
             top.sel_we.eq(regs.pair_sel_wstb), top.sel_layer.eq(regs.pair_sel.layer),
             top.sel_index.eq(regs.pair_sel.index),
@@ -296,33 +288,20 @@ class _Controller(wiring.Component):
                      self.fill.eq(queue.level), self.words.eq(queue.pending)]
 
         # --- run status and counters ------------------------------------------------------
-        running = Signal()
-        done = Signal()
-        error = Signal()
-        code = Signal(4)
-        raise_error = Signal()
-        new_code = Signal(4)
+        rs = run_status(m, start=self.start, overflow=queue.overflow, overflow_code=ERRORS["QUEUE_FULL"],
+                        counters=self.COUNTERS, kept=("gemm_cycles", "match_cycles"), counter_bits=COUNTER_BITS)
+        running, done, error, code = rs.running, rs.done, rs.error, rs.code
+        raise_error, new_code, stalled, ctr = rs.raise_error, rs.new_code, rs.stalled, rs.ctr
         m.d.comb += [self.busy.eq(running), self.done.eq(done), self.error.eq(error), self.error_code.eq(code)]
-        ctr = {name: Signal(COUNTER_BITS, name=f"{name}_r") for name in self.COUNTERS}
         for name, sig in ctr.items():
             m.d.comb += getattr(self, name).eq(sig)
         late = Signal(MAX_LAYERS)
         m.d.comb += self.late.eq(late)
-        with m.If(self.start & ~running):
-            m.d.sync += [running.eq(1), done.eq(0), error.eq(0), code.eq(0), late.eq(0)]
-            m.d.sync += [sig.eq(0) for name, sig in ctr.items() if name not in ("gemm_cycles", "match_cycles")]
-        stalled = Signal()
+        with m.If(rs.starting):
+            m.d.sync += late.eq(0)
         eng_busy = Signal()
-        with m.If(running):
-            m.d.sync += ctr["cycles"].eq(ctr["cycles"] + 1)
-            with m.If(stalled):
-                m.d.sync += ctr["stall"].eq(ctr["stall"] + 1)
-            with m.If(eng_busy):
-                m.d.sync += ctr["datm_busy"].eq(ctr["datm_busy"] + 1)
-        with m.If(raise_error | queue.overflow):
-            m.d.sync += error.eq(1)
-            with m.If(~error):
-                m.d.sync += code.eq(Mux(queue.overflow, ERRORS["QUEUE_FULL"], new_code))
+        with m.If(running & eng_busy):
+            m.d.sync += ctr["datm_busy"].eq(ctr["datm_busy"] + 1)
 
         # --- OGM step sequencer ---------------------------------------------------------------
         phase = Signal(8)

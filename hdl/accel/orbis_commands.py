@@ -5,7 +5,7 @@ with ORBIS flags and a layer field in word 0, plus MATCH and STEP."""
 from ..common.regmap import CommandFormat, Field, Register, RegisterMap
 from .gemm_commands import COMMANDS as GEMM_COMMANDS
 from .gemm_commands import ERRORS as GEMM_ERRORS, MEMORIES, OPCODES as GEMM_OPCODES
-from .radit_commands import DTYPE_CODES
+from .gemm_commands import DTYPE_CODES, core_registers
 
 __all__ = ["DTYPE_CODES", "COMMANDS", "OPCODES", "MEMORIES", "ERRORS", "ID_MAGIC", "VERSION", "MATCH_FIELDS",
            "regmap", "LAYER_BITS"]
@@ -49,34 +49,22 @@ def regmap(*, rows, cols, a_depth, w_depth, acc_depth, queue_depth, stream_bytes
     """The register map of a configuration: the GEMM accelerator's map with
     ORBIS's parameter, OGM, pair-window and counter registers after it."""
     ro = "ro"
-    return RegisterMap("orbis_accelerator", [
-        Register("id", 0x00, 32, ro, "0x4F524253 ('ORBS')", reset=ID_MAGIC),
-        Register("version", 0x04, 32, ro, "register map / command format version", reset=VERSION),
-        Register("array", 0x08, [Field("rows", 0, 16, reset=rows), Field("cols", 16, 16, reset=cols)], ro,
-                 "systolic array size"),
-        Register("a_depth", 0x0C, 32, ro, "input scratchpad rows", reset=a_depth),
-        Register("w_depth", 0x10, 32, ro, "weight scratchpad rows", reset=w_depth),
-        Register("acc_depth", 0x14, 32, ro, "accumulator rows", reset=acc_depth),
-        Register("config", 0x18, [Field("stream_bytes", 0, 8, reset=stream_bytes),
-                                  Field("queue_depth", 8, 16, reset=queue_depth),
-                                  Field("cmd_words", 24, 8, reset=COMMANDS.words)], ro,
-                 "AXI4-Stream bytes per beat, command queue depth, words per command"),
-        Register("datapath", 0x1C, [Field("dtype", 0, 4, reset=DTYPE_CODES[dtype])], ro,
-                 "datapath type of the GEMM core and the QE: 0 INT8, 1 FP16"),
-        Register("control", 0x20, [Field("start", 0, 1), Field("soft_reset", 1, 1)], "wo",
-                 "start: run the queued commands; soft_reset: reset controller, queue, engines, status, "
-                 "counters, OGM step and pair-valid bits (memories keep their contents)"),
-        Register("status", 0x24, [Field("busy", 0, 1), Field("done", 1, 1), Field("error", 2, 1),
-                                  Field("error_code", 8, 4)], ro,
-                 "done (queue empty and the match engine idle) and error stay set until the next start"),
-        Register("cmd", 0x28, 32, "wo", "command word push (word 0 first; the last word enqueues)"),
-        Register("queue", 0x2C, [Field("fill", 0, 16), Field("words", 16, 8)], ro,
-                 "queued commands; words of a command being pushed"),
-        Register("cycles", 0x30, 32, ro, "cycles busy since start"),
-        Register("array_busy", 0x34, 32, ro, "cycles an activation row entered the array, since start"),
-        Register("stall", 0x38, 32, ro, "cycles a host stream held the controller back"),
-        Register("gemm_cycles", 0x3C, 32, ro, "cycles of the core's last GEMM command"),
-        Register("commands", 0x40, 32, ro, "commands decoded (bad and dropped ones included) since start"),
+    core = core_registers(
+        ID_MAGIC, "0x4F524253 ('ORBS')", rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth,
+        acc_depth=acc_depth, queue_depth=queue_depth, stream_bytes=stream_bytes, dtype=dtype,
+        command_words=COMMANDS.words,
+        datapath=Register("datapath", 0x1C, [Field("dtype", 0, 4, reset=DTYPE_CODES[dtype])], ro,
+                          "datapath type of the GEMM core and the QE: 0 INT8, 1 FP16"),
+        control=Register("control", 0x20, [Field("start", 0, 1), Field("soft_reset", 1, 1)], "wo",
+                         "start: run the queued commands; soft_reset: reset controller, queue, engines, status, "
+                         "counters, OGM step and pair-valid bits (memories keep their contents)"),
+        status=Register("status", 0x24, [Field("busy", 0, 1), Field("done", 1, 1), Field("error", 2, 1),
+                                         Field("error_code", 8, 4)], ro,
+                        "done (queue empty and the match engine idle) and error stay set until the next start"),
+        stall=Register("stall", 0x38, 32, ro, "cycles a host stream held the controller back"),
+        gemm_cycles=Register("gemm_cycles", 0x3C, 32, ro, "cycles of the core's last GEMM command"),
+        commands=Register("commands", 0x40, 32, ro, "commands decoded (bad and dropped ones included) since start"))
+    return RegisterMap("orbis_accelerator", core + [
         Register("orbis", 0x44, [Field("tokens", 0, 16, reset=tokens), Field("num_dst", 16, 16, reset=num_dst)],
                  ro, "tokens N matched per layer, dst tokens D"),
         Register("orbis2", 0x48, [Field("channels", 0, 16, reset=channels), Field("layers", 16, 8, reset=layers),
