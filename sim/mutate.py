@@ -61,6 +61,13 @@ TESTS = {
     "hdl/orbis/orbis_min_tree.py": ["tests/test_orbis_select.py"],
     "hdl/orbis/orbis_dau.py": ["tests/test_orbis_dau.py"],
     "hdl/orbis/orbis_qe.py": ["tests/test_orbis_qe.py"],
+    # The accelerator tops: reachable with --unit (a top's cosim build takes a
+    # minute, too slow for the default sample).
+    "hdl/common/run_status.py": ["tests/test_common.py", "tests/test_accel_gemm.py", "tests/test_accel_radit.py"],
+    "hdl/accel/gemm_core.py": ["tests/test_accel_gemm.py"],
+    "hdl/accel/radit_accelerator.py": ["tests/test_accel_radit.py"],
+    "hdl/accel/ditto_accelerator.py": ["tests/test_accel_ditto.py"],
+    "hdl/accel/orbis_accelerator.py": ["tests/test_accel_orbis.py"],
 }
 SCOPE = ("hdl/common/stream.py", "hdl/common/arith.py", "hdl/radit/ccu_compress.py",
          "hdl/radit/ccu_compare.py", "hdl/radit/dtsm.py", "hdl/ditto/ditto_pe.py")

@@ -239,5 +239,22 @@ def test_run_status_checks_its_counters():
         run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles",), kept=("stall",))
     with pytest.raises(TypeError, match="counter_bits"):
         run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles",), counter_bits=1.5)
-    rs = run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles", "stall"))
-    assert set(rs.ctr) == {"cycles", "stall"} and len(rs.code) == 4
+    with pytest.raises(ValueError, match="counter_bits"):
+        run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles",), counter_bits=65)
+    rs = run_status(m, start=Signal(), overflow=Signal(), overflow_code=4, counters=("cycles", "stall"),
+                    counter_bits=64)
+    assert set(rs.ctr) == {"cycles", "stall"} and len(rs.code) == 4 and len(rs.ctr["cycles"]) == 64
+
+
+def test_two_tops_in_one_design():
+    """Each top's soft-reset domain is local to it, so a design may hold two."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module
+
+    from hdl.accel.gemm_accelerator import GemmAccelerator
+
+    m = Module()
+    small = dict(rows=2, cols=2, a_depth=4, w_depth=4, acc_depth=4, queue_depth=2, stream_bytes=2)
+    m.submodules.a = GemmAccelerator(**small)
+    m.submodules.b = GemmAccelerator(**small)
+    assert "module" in rtlil.convert(m, ports=[])

@@ -35,6 +35,14 @@ class CoreParameters:
     ``dtype`` included; a top whose core is INT8 only overrides ``dtype``
     (``radit_accelerator``)."""
 
+    @staticmethod
+    def check_core(**core):
+        """``core`` checked by the GEMM core itself, so a top and its core cannot
+        disagree; returns the values as plain ints and the (unused) probe core."""
+        probe = GemmCore(**core)
+        probe._MustUse__silence = probe.array._MustUse__silence = True
+        return {name: getattr(probe, name) for name in core}, probe
+
     @property
     def rows(self):
         return self._params["rows"]
@@ -122,9 +130,7 @@ class GemmAccelerator(CoreParameters, wiring.Component):
                  stream_bytes=16, dtype="int8"):
         params = dict(rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth, acc_depth=acc_depth,
                       queue_depth=queue_depth, stream_bytes=stream_bytes, dtype=dtype)
-        probe = GemmCore(**params)  # validates the parameters now
-        probe._MustUse__silence = probe.array._MustUse__silence = True
-        params = {name: getattr(probe, name) for name in params}   # numpy integers become ints
+        params, probe = self.check_core(**params)
         self._params = params
         self._core = None
         self.REGMAP = regmap(**params)

@@ -96,9 +96,7 @@ class OrbisAccelerator(CoreParameters, wiring.Component):
                  topk_buffer=0):
         core = dict(rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth, acc_depth=acc_depth,
                     queue_depth=queue_depth, stream_bytes=stream_bytes)
-        probe = GemmCore(**core)
-        probe._MustUse__silence = probe.array._MustUse__silence = True
-        params = {name: getattr(probe, name) for name in core}
+        params, _ = self.check_core(**core)
         params["tokens"] = check_int("tokens", tokens, minimum=2, maximum=1 << 12)
         params["channels"] = check_int("channels", channels, maximum=1 << 12)
         if params["channels"] % params["cols"]:

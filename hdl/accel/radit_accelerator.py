@@ -86,9 +86,7 @@ class RaditAccelerator(CoreParameters, wiring.Component):
                  alpha_frac=15):
         core = dict(rows=rows, cols=cols, a_depth=a_depth, w_depth=w_depth, acc_depth=acc_depth,
                     queue_depth=queue_depth, stream_bytes=stream_bytes)
-        probe = GemmCore(**core)
-        probe._MustUse__silence = probe.array._MustUse__silence = True
-        params = {name: getattr(probe, name) for name in core}
+        params, _ = self.check_core(**core)
         if params["stream_bytes"] < 2:
             raise ValueError(f"stream_bytes ({stream_bytes}) must be at least 2 (one FP16 value per beat)")
         params["blocks"] = check_int("blocks", blocks, maximum=1 << FIELD)
