@@ -17,10 +17,10 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 
 from golden import ditto_accel as gd
-from hdl.accel.ditto_commands import COMMANDS, ERRORS, MEMORIES, regmap
+from hdl.accel.ditto_commands import COMMANDS, ERRORS, MEMORIES
 from sim import env
-from sim.accel.tb_gemm_accelerator import TB as GemmTB
-from sim.axi import Driver, HandshakeChecker, axis_sink, axis_source, start_clock
+from sim.accel.shell import ShellTB
+from sim.axi import HandshakeChecker
 
 LAYER_REGS = ("cycles_act", "cycles_diff", "layer_cycles", "compute_cycles", "memory_cycles", "zero", "low", "full")
 
@@ -54,27 +54,15 @@ def load_bytes(cmd) -> bytes:
     return np.asarray(cmd.data, dtype=np.int64).astype(dtype).tobytes()
 
 
-class TB:
+class TB(ShellTB):
     def __init__(self, dut, bw_log2=4):
-        self.dut = dut
-        p = env.params()
+        super().__init__(dut)
         self.cfg = config(bw_log2)
-        self.queue_depth = p["QUEUE_DEPTH"]
-        self.rnd, self.rng = env.rngs()
-        self.clk = start_clock(dut)
-        self.regs = regmap(**{k.lower(): v for k, v in p.items()})
-        self.host = Driver(dut, self.regs, commands=COMMANDS)
-        self.src = axis_source(dut, "s_axis", seed=self.rnd.randrange(1 << 30))
-        self.sink = axis_sink(dut, "m_axis", seed=self.rnd.randrange(1 << 30))
         self.model = gd.Machine(self.cfg)
-        self.runs = []
         self.records = []
 
     async def reset(self):
-        self.dut.rst.value = 1
-        await ClockCycles(self.clk, 4)
-        self.dut.rst.value = 0
-        await ClockCycles(self.clk, 2)
+        await super().reset()
         await self.set_memory(self.cfg.bw_log2, self.cfg.mem_enable)
 
     async def set_memory(self, bw_log2, enable=True):
@@ -82,10 +70,6 @@ class TB:
         from dataclasses import replace
         self.cfg = replace(self.cfg, bw_log2=bw_log2, mem_enable=bool(enable))
         self.model.cfg = self.cfg
-
-    # The GEMM testbench's stream flush and irq wait (same endpoint and clock names).
-    flush_streams = GemmTB.flush_streams
-    wait_done = GemmTB.wait_done
 
     async def push(self, chunk, bad=()):
         for cmd in chunk:

@@ -23,14 +23,15 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import ClockCycles
 
 from golden import accel as g
 from golden import fp16 as fp
 from golden.systolic import wrap
-from hdl.accel.gemm_commands import COMMANDS, DTYPE_CODES, ERRORS, MEMORIES, commands, regmap
+from hdl.accel.gemm_commands import COMMANDS, DTYPE_CODES, ERRORS, MEMORIES
 from sim import env
-from sim.axi import Driver, HandshakeChecker, axis_sink, axis_source, start_clock
+from sim.accel.shell import ShellTB
+from sim.axi import HandshakeChecker
 
 
 def config():
@@ -63,57 +64,15 @@ def encode(cmd, fmt=COMMANDS) -> list[int]:
     raise TypeError(cmd)
 
 
-class TB:
+class TB(ShellTB):
     def __init__(self, dut):
-        self.dut = dut
-        p = env.params()
+        super().__init__(dut)
         self.cfg = config()
-        self.queue_depth = p["QUEUE_DEPTH"]
-        self.rnd, self.rng = env.rngs()
-        self.clk = start_clock(dut)
-        self.regs = regmap(rows=p["ROWS"], cols=p["COLS"], a_depth=p["A_DEPTH"], w_depth=p["W_DEPTH"],
-                           acc_depth=p["ACC_DEPTH"], queue_depth=p["QUEUE_DEPTH"], stream_bytes=p["STREAM_BYTES"],
-                           dtype=self.cfg.dtype)
-        self.commands = commands(self.cfg.dtype)
-        self.host = Driver(dut, self.regs, commands=self.commands)
-        self.src = axis_source(dut, "s_axis", seed=self.rnd.randrange(1 << 30))
-        self.sink = axis_sink(dut, "m_axis", seed=self.rnd.randrange(1 << 30))
         self.model = g.Accelerator(self.cfg)
-        self.runs = []
 
     async def reset(self):
-        self.dut.rst.value = 1
-        await ClockCycles(self.clk, 4)
-        self.dut.rst.value = 0
-        await ClockCycles(self.clk, 2)
+        await super().reset()
         self.model = g.Accelerator(self.cfg)
-
-    async def flush_streams(self):
-        """Drop what the stream endpoints hold, the frame in flight included
-        (as the DMA engines behind them would be reset with the accelerator):
-        the library's own bus-reset handling, without resetting the DUT."""
-        for ep in (self.src, self.sink):
-            ep.axis.clear()
-            ep.axis._handle_reset(True)
-        await RisingEdge(self.clk)
-        for ep in (self.src, self.sink):
-            ep.axis._handle_reset(False)
-            ep.axis.clear()
-        await ClockCycles(self.clk, 2)
-
-    async def wait_done(self, timeout_ns):
-        """Await the end of the run on ``irq`` (= STATUS.done): no Python runs
-        meanwhile. Not ``Driver.wait_done``, which also returns on
-        STATUS.error, set here while the run goes on past a bad command."""
-        await ClockCycles(self.clk, 2)   # start has cleared the last run's done
-        await ReadOnly()
-        if not int(self.dut.irq.value):
-            deadline = Timer(timeout_ns, "ns")
-            got = await First(RisingEdge(self.dut.irq), deadline)
-            if got is deadline:
-                raise TimeoutError(f"no irq within {timeout_ns} ns")
-        await RisingEdge(self.clk)
-        return await self.host.status()
 
     def encode(self, cmd):
         return encode(cmd, self.commands)

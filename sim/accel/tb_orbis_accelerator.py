@@ -16,14 +16,11 @@ from cocotb.triggers import ClockCycles
 
 from golden import accel as g
 from golden import orbis_accel as go
-from hdl.accel.orbis_commands import COMMANDS, ERRORS, regmap
+from hdl.accel.orbis_commands import COMMANDS, ERRORS
 from sim import env
 from sim.accel.tb_gemm_accelerator import encode as encode_gemm
-from sim.accel.tb_radit_accelerator import TB as RaditTB
-from sim.axi import Driver, HandshakeChecker, axis_sink, axis_source, start_clock
-
-PARAM_NAMES = ("ROWS", "COLS", "A_DEPTH", "W_DEPTH", "ACC_DEPTH", "QUEUE_DEPTH", "STREAM_BYTES", "TOKENS",
-               "CHANNELS", "NUM_DST", "LAYERS", "RC_STEPS")
+from sim.accel.shell import ShellTB
+from sim.axi import HandshakeChecker
 
 
 def config(p=None):
@@ -56,25 +53,11 @@ def encode(cmd, tokens) -> list[int]:
     return encode_gemm(cmd)
 
 
-class TB:
+class TB(ShellTB):
     def __init__(self, dut):
-        self.dut = dut
-        p = env.params()
-        self.cfg = config(p)
-        self.queue_depth = p["QUEUE_DEPTH"]
-        self.rnd, self.rng = env.rngs()
-        self.clk = start_clock(dut)
-        self.regs = regmap(**{k.lower(): p[k] for k in PARAM_NAMES})
-        self.host = Driver(dut, self.regs, commands=COMMANDS)
-        self.src = axis_source(dut, "s_axis", seed=self.rnd.randrange(1 << 30))
-        self.sink = axis_sink(dut, "m_axis", seed=self.rnd.randrange(1 << 30))
+        super().__init__(dut)
+        self.cfg = config(env.params())
         self.model = go.Machine(self.cfg)
-        self.runs = []
-
-    # The shell's host-side steps are the RADiT testbench's (same ports, same registers).
-    reset = RaditTB.reset
-    flush_streams = RaditTB.flush_streams
-    wait_done = RaditTB.wait_done
 
     def _sends(self, chunk, want):
         bad = dict(want.errors)

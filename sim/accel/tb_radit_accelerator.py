@@ -16,15 +16,16 @@ input (default 2, 4, 16); ``dit`` -- the digits-DiT sampling job of
 import cocotb
 import numpy as np
 from cocotb.task import bridge, resume
-from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import ClockCycles
 
 from golden import accel as g
 from golden import radit_accel as gr
 from golden.radit import alpha_table
-from hdl.accel.radit_commands import COMMANDS, ERRORS, MEMORIES, regmap
+from hdl.accel.radit_commands import COMMANDS, ERRORS
 from sim import env
 from sim.accel.tb_gemm_accelerator import encode as encode_gemm
-from sim.axi import Driver, HandshakeChecker, axis_sink, axis_source, start_clock
+from sim.accel.shell import ShellTB
+from sim.axi import HandshakeChecker
 
 
 def config():
@@ -51,57 +52,18 @@ def fp16_bytes(data) -> bytes:
     return np.asarray(data, dtype=np.uint16).astype("<u2").tobytes()
 
 
-class TB:
+class TB(ShellTB):
     def __init__(self, dut):
-        self.dut = dut
-        p = env.params()
+        super().__init__(dut)
         self.cfg = config()
-        self.queue_depth = p["QUEUE_DEPTH"]
-        self.rnd, self.rng = env.rngs()
-        self.clk = start_clock(dut)
-        self.regs = regmap(rows=p["ROWS"], cols=p["COLS"], a_depth=p["A_DEPTH"], w_depth=p["W_DEPTH"],
-                           acc_depth=p["ACC_DEPTH"], queue_depth=p["QUEUE_DEPTH"], stream_bytes=p["STREAM_BYTES"],
-                           blocks=p["BLOCKS"], timesteps=p["TIMESTEPS"], code_depth=p["CODE_DEPTH"],
-                           reuse_depth=p["REUSE_DEPTH"], alpha_frac=p["ALPHA_FRAC"])
-        self.host = Driver(dut, self.regs, commands=COMMANDS)
-        self.src = axis_source(dut, "s_axis", seed=self.rnd.randrange(1 << 30))
-        self.sink = axis_sink(dut, "m_axis", seed=self.rnd.randrange(1 << 30))
         self.model = gr.Machine(self.cfg)
         self.no_skip = False
-        self.runs = []
         self.decisions = []
-
-    async def reset(self):
-        self.dut.rst.value = 1
-        await ClockCycles(self.clk, 4)
-        self.dut.rst.value = 0
-        await ClockCycles(self.clk, 2)
-
-    async def flush_streams(self):
-        for ep in (self.src, self.sink):
-            ep.axis.clear()
-            ep.axis._handle_reset(True)
-        await RisingEdge(self.clk)
-        for ep in (self.src, self.sink):
-            ep.axis._handle_reset(False)
-            ep.axis.clear()
-        await ClockCycles(self.clk, 2)
 
     async def load_alphas(self, table):
         for t, value in enumerate(table):
             await self.host.write_reg("alpha", self.host.pack("alpha", t=t, value=int(value)))
             self.model.set_alpha(t, int(value))
-
-    async def wait_done(self, timeout_ns):
-        await ClockCycles(self.clk, 2)
-        await ReadOnly()
-        if not int(self.dut.irq.value):
-            deadline = Timer(timeout_ns, "ns")
-            got = await First(RisingEdge(self.dut.irq), deadline)
-            if got is deadline:
-                raise TimeoutError(f"no irq within {timeout_ns} ns")
-        await RisingEdge(self.clk)
-        return await self.host.status()
 
     async def start(self):
         await self.host.write_reg("control", self.host.pack("control", start=1, no_skip=int(self.no_skip)))
