@@ -60,3 +60,29 @@ class ShellTB:
                 raise TimeoutError(f"no irq within {timeout_ns} ns")
         await RisingEdge(self.clk)
         return await self.host.status()
+
+    async def start_run(self, src_pause, sink_pause, timeout_ns, start=None):
+        """Pace the streams, start the run (``start``, else CONTROL.start),
+        await its end on ``irq``, quiet the streams; return the status and
+        the output frames."""
+        self.src.pause(src_pause)
+        self.sink.pause(sink_pause)
+        await (start or self.host.start)()
+        status = await self.wait_done(timeout_ns)
+        self.src.quiet()
+        self.sink.quiet()
+        frames = []
+        while not self.sink.empty():
+            frames.append(bytes(self.sink.recv_nowait().tdata))
+        return status, frames
+
+    async def soft_reset_to_idle(self):
+        """A soft reset (mid-run): the streams go quiet and are flushed, and
+        the top must then read idle, error-free, with its queue empty."""
+        await self.host.soft_reset()
+        self.src.quiet()
+        self.sink.quiet()
+        await self.flush_streams()
+        st = await self.host.status()
+        assert st == {"busy": 0, "done": 0, "error": 0, "error_code": 0}, st
+        assert await self.host.read_reg("queue") == 0

@@ -84,15 +84,7 @@ class TB(ShellTB):
         ideal = src_pause == 0 and sink_pause == 0
         want = gd.run(chunk, self.cfg, self.model)
         await self.push(chunk, dict(want.errors))
-        self.src.pause(src_pause)
-        self.sink.pause(sink_pause)
-        await self.host.start()
-        status = await self.wait_done(timeout_ns=10 * 200 * (want.total_cycles + 1000))
-        self.src.quiet()
-        self.sink.quiet()
-        got = []
-        while not self.sink.empty():
-            got.append(bytes(self.sink.recv_nowait().tdata))
+        status, got = await self.start_run(src_pause, sink_pause, 10 * 200 * (want.total_cycles + 1000))
         counters = {n: await self.host.read_reg(n) for n in ("cycles", "stall", "commands", "layers", "busy_cycles")}
         where = f"{label}: {[type(c).__name__ for c in chunk]}"
         assert status["busy"] == 0 and status["done"] == 1, f"{where}: status {status}"
@@ -313,13 +305,8 @@ async def soft_reset_mid_traffic(dut):
         await tb.host.start()
         await ClockCycles(tb.clk, delay)
         assert (await tb.host.status())["busy"] == 1
-        await tb.host.soft_reset()
-        tb.src.quiet()
-        tb.sink.quiet()
-        await tb.flush_streams()
-        st = await tb.host.status()
-        assert st == {"busy": 0, "done": 0, "error": 0, "error_code": 0}, st
-        assert await tb.host.read_reg("queue") == 0 and await tb.host.read_reg("cycles") == 0
+        await tb.soft_reset_to_idle()
+        assert await tb.host.read_reg("cycles") == 0
         sl = Slice(tb)
         check_decisions(await run_slice(tb, sl, 3), 3)
     env.report(runs=len(tb.runs))

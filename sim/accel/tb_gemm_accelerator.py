@@ -106,19 +106,11 @@ class TB(ShellTB):
                 beats = g.to_bytes(cmd.data, cfg.lane_bytes(cmd.mem))
                 bytes_in += len(beats)
                 await self.src.send(beats)
-        self.src.pause(src_pause)
-        self.sink.pause(sink_pause)
         wall = time.perf_counter()
         cpu = time.process_time()
-        await self.host.start()
-        status = await self.wait_done(timeout_ns=10 * 200 * (sum(want.cycles) + 1000))
+        status, got = await self.start_run(src_pause, sink_pause, 10 * 200 * (sum(want.cycles) + 1000))
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu
-        self.src.quiet()
-        self.sink.quiet()
-        got = []
-        while not self.sink.empty():
-            got.append(bytes(self.sink.recv_nowait().tdata))
         counters = {name: await self.host.read_reg(name)
                     for name in ("cycles", "array_busy", "stall", "gemm_cycles", "commands")}
         where = f"{label}: program {[type(c).__name__ for c in chunk]}"
@@ -472,12 +464,7 @@ async def soft_reset_mid_traffic(dut):
         tb.sink.pause(0.5)
         await tb.host.start()
         await ClockCycles(tb.clk, delay)
-        await tb.host.soft_reset()
-        tb.sink.quiet()
-        await tb.flush_streams()
-        st = await tb.host.status()
-        assert st == {"busy": 0, "done": 0, "error": 0, "error_code": 0}, st
-        assert await tb.host.read_reg("queue") == 0
+        await tb.soft_reset_to_idle()
         assert await tb.host.read_reg("cycles") == 0
         # Memories are not reset; the aborted run changed them part way.
         tb.model = g.Accelerator(cfg)

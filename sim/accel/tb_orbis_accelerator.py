@@ -84,15 +84,7 @@ class TB(ShellTB):
         assert len(chunk) <= self.queue_depth
         ideal = src_pause == 0 and sink_pause == 0
         want = await self.push(chunk)
-        self.src.pause(src_pause)
-        self.sink.pause(sink_pause)
-        await self.host.start()
-        status = await self.wait_done(timeout_ns=10 * 50 * (want.total_cycles + 1000))
-        self.src.quiet()
-        self.sink.quiet()
-        got = []
-        while not self.sink.empty():
-            got.append(bytes(self.sink.recv_nowait().tdata))
+        status, got = await self.start_run(src_pause, sink_pause, 10 * 50 * (want.total_cycles + 1000))
         names = ("cycles", "stall", "commands", "array_busy", "datm_busy", "exposed", "matches", "dropped",
                  "late")
         counters = {name: await self.host.read_reg(name) for name in names}
@@ -282,13 +274,8 @@ async def soft_reset_mid_traffic(dut):
         if (await tb.host.read_reg("ogm")) >> 9 & 1:
             break
     assert (await tb.host.status())["busy"] == 1
-    await tb.host.soft_reset()
-    tb.src.quiet()
-    tb.sink.quiet()
-    await tb.flush_streams()
-    st = await tb.host.status()
-    assert st == {"busy": 0, "done": 0, "error": 0, "error_code": 0}, st
-    assert await tb.host.read_reg("queue") == 0 and await tb.host.read_reg("pairs_valid") == 0
+    await tb.soft_reset_to_idle()
+    assert await tb.host.read_reg("pairs_valid") == 0
     tb.model = go.Machine(tb.cfg)
     await run_slice(tb, sl)
     env.report(runs=len(tb.runs))

@@ -86,15 +86,8 @@ class TB(ShellTB):
                 await self.src.send(fp16_bytes(cmd.data))
             elif isinstance(cmd, g.Load) and i not in bad and not skipping:
                 await self.src.send(g.to_bytes(cmd.data, 1 if cmd.mem != "ACC" else 4))
-        self.src.pause(src_pause)
-        self.sink.pause(sink_pause)
-        await self.start()
-        status = await self.wait_done(timeout_ns=10 * 200 * (sum(want.cycles) + 1000))
-        self.src.quiet()
-        self.sink.quiet()
-        got = []
-        while not self.sink.empty():
-            got.append(bytes(self.sink.recv_nowait().tdata))
+        status, got = await self.start_run(src_pause, sink_pause, 10 * 200 * (sum(want.cycles) + 1000),
+                                           start=self.start)
         names = ("cycles", "stall", "commands", "array_busy", "blocks_done", "blocks_skipped", "dropped",
                  "a_rows_skipped", "w_rows_skipped")
         counters = {name: await self.host.read_reg(name) for name in names}
@@ -301,13 +294,8 @@ async def soft_reset_mid_traffic(dut):
         await tb.start()
         await ClockCycles(tb.clk, delay)
         assert (await tb.host.status())["busy"] == 1
-        await tb.host.soft_reset()
-        tb.src.quiet()
-        tb.sink.quiet()
-        await tb.flush_streams()
-        st = await tb.host.status()
-        assert st == {"busy": 0, "done": 0, "error": 0, "error_code": 0}, st
-        assert await tb.host.read_reg("queue") == 0 and await tb.host.read_reg("cycles") == 0
+        await tb.soft_reset_to_idle()
+        assert await tb.host.read_reg("cycles") == 0
         tb.model.soft_reset()
         await run_slice(tb, sl)
     env.report(runs=len(tb.runs))
