@@ -11,7 +11,7 @@ from amaranth.utils import bits_for, ceil_log2, exact_log2
 
 from ..common.axi import AXI4LiteRegisters, CommandQueue, axi_lite_signature, axis_signature
 from ..common.params import check_int
-from ..common.run_status import engine_domain, run_status
+from ..common.run_status import engine_domain, fetch_command, run_status
 from ..common.scratchpad import Accumulator, Scratchpad
 from ..ditto.defo_unit import DefoOp, DefoUnit
 from ..ditto.ditto_compute_unit import DittoComputeUnit
@@ -475,13 +475,7 @@ class _Engine(wiring.Component):
 
         with m.FSM(name="ctrl"):
             with m.State("IDLE"):
-                with m.If(running):
-                    with m.If(queue.o.valid):
-                        m.d.comb += queue.o.ready.eq(1)
-                        m.d.sync += cmd.eq(queue.o.payload)
-                        m.next = "DECODE"
-                    with m.Else():
-                        m.d.sync += [running.eq(0), done.eq(1)]
+                fetch_command(m, rs, queue, cmd)
             with m.State("DECODE"):
                 m.d.sync += [ctr["commands"].eq(ctr["commands"] + 1), rvalid.eq(0), rows_left.eq(cmd.m),
                              ptr.eq(cmd.addr0), lidx.eq(0), lpend.eq(0), glast.eq(beats_m1(cmd.mem))]

@@ -9,7 +9,7 @@ from amaranth.utils import exact_log2
 
 from ..common.axi import CommandQueue, axis_signature
 from ..common.params import check_choice, check_int
-from ..common.run_status import run_status
+from ..common.run_status import fetch_command, run_status
 from ..common.scratchpad import Accumulator, Scratchpad
 from ..systolic.array import SystolicArray
 from .gemm_commands import ERRORS, MEMORIES, OPCODES, commands
@@ -243,13 +243,7 @@ class GemmCore(wiring.Component):
 
         with m.FSM(name="ctrl"):
             with m.State("IDLE"):
-                with m.If(running):
-                    with m.If(queue.o.valid):
-                        m.d.comb += queue.o.ready.eq(1)
-                        m.d.sync += cmd.eq(queue.o.payload)
-                        m.next = "DECODE"
-                    with m.Else():
-                        m.d.sync += [running.eq(0), done.eq(1)]
+                fetch_command(m, rs, queue, cmd)
             with m.State("DECODE"):
                 m.d.sync += [commands.eq(commands + 1), rvalid.eq(0)]
                 with m.If(bad_op | bad_shape | bad_addr):

@@ -12,7 +12,7 @@ from amaranth.utils import bits_for, exact_log2
 
 from ..common.axi import AXI4LiteRegisters, CommandQueue, accelerator_members, axis_signature
 from ..common.params import check_int
-from ..common.run_status import engine_domain, run_status
+from ..common.run_status import engine_domain, fetch_command, run_status
 from ..common.scratchpad import compact_memory_init
 from ..common.stream import stall_pipeline
 from ..orbis.orbis_datm import OrbisDATM
@@ -582,15 +582,8 @@ class _Controller(wiring.Component):
         m.d.comb += wait_ok.eq(Mux(do_capture, ~self.feeder_busy, ~eng_busy))
         with m.FSM(name="ctrl"):
             with m.State("IDLE"):
-                with m.If(running):
-                    with m.If(queue.o.valid):
-                        m.d.comb += queue.o.ready.eq(1)
-                        m.d.sync += cmd.eq(queue.o.payload)
-                        m.next = "DECODE"
-                    with m.Elif(eng_busy):
-                        m.d.sync += [ctr["exposed"].eq(ctr["exposed"] + 1), late.bit_select(e_layer, 1).eq(1)]
-                    with m.Else():
-                        m.d.sync += [running.eq(0), done.eq(1)]
+                with m.If(fetch_command(m, rs, queue, cmd, hold=eng_busy)):
+                    m.d.sync += [ctr["exposed"].eq(ctr["exposed"] + 1), late.bit_select(e_layer, 1).eq(1)]
             with m.State("DECODE"):
                 m.d.sync += [ctr["commands"].eq(ctr["commands"] + 1), do_capture.eq(0), do_reduce.eq(0),
                              do_restore.eq(0), cap_en.eq(0)]

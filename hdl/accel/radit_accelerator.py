@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.params import check_int
 from ..common.axi import AXI4LiteRegisters, CommandQueue, accelerator_members, axis_signature
-from ..common.run_status import engine_domain, run_status
+from ..common.run_status import engine_domain, fetch_command, run_status
 from ..common.scratchpad import compact_memory_init
 from ..radit.ccu_compress import CODE_BITS
 from ..radit.radit_detector import RaditDetector
@@ -325,13 +325,7 @@ class _Controller(wiring.Component):
 
         with m.FSM(name="ctrl"):
             with m.State("IDLE"):
-                with m.If(running):
-                    with m.If(queue.o.valid):
-                        m.d.comb += queue.o.ready.eq(1)
-                        m.d.sync += cmd.eq(queue.o.payload)
-                        m.next = "DECODE"
-                    with m.Else():
-                        m.d.sync += [running.eq(0), done.eq(1)]
+                fetch_command(m, rs, queue, cmd)
             with m.State("DECODE"):
                 m.d.sync += ctr["commands"].eq(ctr["commands"] + 1)
                 with m.If(op == OPCODES["BLOCK_BEGIN"]):

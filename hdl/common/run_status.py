@@ -8,7 +8,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Mux, ResetSign
 
 from .params import check_int
 
-__all__ = ["run_status", "engine_domain"]
+__all__ = ["run_status", "engine_domain", "fetch_command"]
 
 
 def run_status(m, *, start, overflow, overflow_code, counters, kept=(), counter_bits=32):
@@ -70,3 +70,24 @@ def engine_domain(m, regs, name="core"):
     m.domains += cd
     m.d.comb += [cd.clk.eq(ClockSignal("sync")), cd.rst.eq(ResetSignal("sync") | soft)]
     return DomainRenamer(name), start
+
+
+def fetch_command(m, rs, queue, cmd, *, hold=None, next_state="DECODE"):
+    """The body of a top controller's fetch state: while running, take the
+    next queued command into ``cmd`` and go to ``next_state``; with the queue
+    empty, end the run (``rs`` from :func:`run_status`), unless ``hold`` is
+    high (work still under way beside the queue, such as ORBIS's match
+    engine). Returns a signal that is high in the cycles ``hold`` kept the
+    run open, for the caller to count."""
+    waiting = Signal(name="fetch_waiting")
+    with m.If(rs.running):
+        with m.If(queue.o.valid):
+            m.d.comb += queue.o.ready.eq(1)
+            m.d.sync += cmd.eq(queue.o.payload)
+            m.next = next_state
+        if hold is not None:
+            with m.Elif(hold):
+                m.d.comb += waiting.eq(1)
+        with m.Else():
+            m.d.sync += [rs.running.eq(0), rs.done.eq(1)]
+    return waiting
