@@ -19,7 +19,7 @@ from . import accel as ga
 from .radit import code_distance, compress_fp16, delta_limit
 
 __all__ = ["Config", "BlockBegin", "BlockEnd", "Output", "Decision", "Machine", "Result", "run", "command_cycles",
-           "FORWARD_OVERHEAD", "ERRORS"]
+           "linear_program", "FORWARD_OVERHEAD", "ERRORS"]
 
 ERRORS = ("NONE", "OPCODE", "SHAPE", "ADDRESS", "QUEUE_FULL", "SEQUENCE")
 FORWARD_OVERHEAD = 10
@@ -104,21 +104,38 @@ class Result:
         return sum(self.cycles) + 1
 
 
-def command_cycles(cmd, cfg: Config, *, skip: bool = False, out_beats: int = 0, core_run: int = 0) -> int:
+def command_cycles(cmd, cfg: Config, *, skip: bool = False, out_beats: int = 0, core_run: int = 0,
+                   dropped: bool = False) -> int:
     """Cycles from a command's dequeue to the next dequeue (ideal streams),
     docs/SPEC.md "RADiT accelerator", "Cycle schedule":
 
-    * a bad or dropped command: fetch + decode (2);
+    * a bad or dropped command (``dropped``): fetch + decode (2);
     * BLOCK_BEGIN: 2 + one input beat a cycle + 3 (Δ, then the DTSM's 2 stages);
     * BLOCK_END: 2, on a skip 2 + one stored beat a cycle + 1;
     * a GEMM command of a computed block: :data:`FORWARD_OVERHEAD` + the
       core's run of it alone (``core_run``, ``golden.accel`` total cycles).
     """
+    if dropped:
+        return 2
     if isinstance(cmd, BlockBegin):
         return 2 + cmd.beats + 3
     if isinstance(cmd, BlockEnd):
         return 2 + (out_beats + 1 if skip else 0)
     return FORWARD_OVERHEAD + core_run
+
+
+def linear_program(a, w, cfg: ga.Config, *, keep: bool = False) -> list:
+    """The host's program for one linear layer of a computed sub-block
+    (docs/SPEC.md "RADiT accelerator", host split): LOAD A (``a``, M x K
+    INT8), LOAD W (``w``, K x N INT8), GEMM, STORE ACC (the INT32 product to
+    the stream); with ``keep`` (the sub-block's last linear) the STORE is the
+    block's :class:`Output`, kept for reuse. A skipped sub-block's host queues
+    the same commands (without their data) and the accelerator drops them."""
+    a, w = np.asarray(a), np.asarray(w)
+    m, n = a.shape[0], w.shape[1]
+    store = ga.Store("ACC", 0, m * (n // cfg.cols))
+    return [ga.Load("A", 0, ga.layout_a(a, cfg.rows)), ga.Load("W", 0, ga.layout_w(w, cfg.rows, cfg.cols)),
+            ga.Gemm(m, a.shape[1], n, 0, 0, 0), Output(store) if keep else store]
 
 
 class Machine:
@@ -185,7 +202,7 @@ class Machine:
         code = self.check(cmd)
         if code != "NONE":
             result.errors.append((len(result.cycles), code))
-            result.cycles.append(2)
+            result.cycles.append(command_cycles(cmd, c, dropped=True))
             return
         cnt = result.counters
         if isinstance(cmd, BlockBegin):
@@ -226,7 +243,7 @@ class Machine:
             cnt["dropped"] += 1
             if isinstance(cmd, ga.Load) and cmd.mem in ("A", "W"):
                 cnt[f"{cmd.mem.lower()}_rows_skipped"] += cmd.rows
-            result.cycles.append(2)
+            result.cycles.append(command_cycles(cmd, c, dropped=True))
             return
         sub = ga.run([cmd], c.gemm, self.core)
         result.cycles.append(command_cycles(cmd, c, core_run=sub.total_cycles))

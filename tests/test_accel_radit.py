@@ -9,9 +9,12 @@ from golden import accel as g
 from golden import radit as gradit
 from golden import radit_accel as gr
 
-SMALL = {"ROWS": 4, "COLS": 4, "A_DEPTH": 32, "W_DEPTH": 32, "ACC_DEPTH": 32, "QUEUE_DEPTH": 8,
-         "STREAM_BYTES": 4, "BLOCKS": 4, "TIMESTEPS": 8, "CODE_DEPTH": 64, "REUSE_DEPTH": 32, "ALPHA_FRAC": 15}
-CASES = ["slice_skip_and_compute", "backpressure_and_protocol", "bad_commands", "soft_reset_mid_traffic"]
+SMALL = {"ROWS": 4, "COLS": 4, "A_DEPTH": 32, "W_DEPTH": 64, "ACC_DEPTH": 32, "QUEUE_DEPTH": 8,
+         "STREAM_BYTES": 4, "BLOCKS": 4, "TIMESTEPS": 8, "CODE_DEPTH": 64, "REUSE_DEPTH": 64, "ALPHA_FRAC": 15}
+CASES = ["slice_skip_and_compute", "backpressure_and_protocol", "bad_commands", "soft_reset_mid_traffic",
+         "system_model"]
+# The system model's validation slice: one DiT block (qkv 4x8x24, proj, fc1 4x8x16, fc2) over 4 steps.
+SYSTEM_SLICE = {"tokens": 4, "hidden": 8, "depth": 1, "heads": 1, "mlp": 16, "steps": 4}
 
 
 def _cfg():
@@ -108,8 +111,32 @@ def test_lint_clean(tmp_path):
 @pytest.mark.cosim
 def test_rtl_slice(cosim):
     """2 blocks x 4 steps, back-pressure, bad commands, soft reset: one build."""
-    res = cosim("radit_accelerator", SMALL, testcase=CASES)
+    res = cosim("radit_accelerator", SMALL, testcase=CASES, args={"system": SYSTEM_SLICE})
     assert res["tests"] == len(CASES)
+    _system_model_matches(res["result"]["system"])
+
+
+def _small_top():
+    from golden.system.radit_top import RaditTop
+
+    p = SMALL
+    gemm = g.Config(rows=p["ROWS"], cols=p["COLS"], a_depth=p["A_DEPTH"], w_depth=p["W_DEPTH"],
+                    acc_depth=p["ACC_DEPTH"], stream_bytes=p["STREAM_BYTES"])
+    return RaditTop(gr.Config(gemm=gemm, blocks=p["BLOCKS"], timesteps=p["TIMESTEPS"], code_depth=p["CODE_DEPTH"],
+                              reuse_depth=p["REUSE_DEPTH"], alpha_frac=p["ALPHA_FRAC"]), p["QUEUE_DEPTH"])
+
+
+def _system_model_matches(measured, top=None):
+    """docs/SPEC.md "System model", validation: ``radit_run`` on the RADiT top,
+    fed the skip matrix the RTL decided, predicts the sum of the runs' CYCLES
+    and the bytes the host interface moved (both directions), exactly."""
+    import golden.system as gs
+
+    skip = np.array(measured["skip"], dtype=float)
+    assert skip[1:].any() and not skip[1:].all(), f"the slice must skip and compute: {skip}"
+    run = gs.radit_run(gs.Workload("radit slice", **SYSTEM_SLICE), gs.RADIT, skip, top=top or _small_top())
+    assert run["radit"].cycles == measured["cycles"], (run["radit"].cycles, measured)
+    assert run["radit"].dram_bytes == measured["bytes_in"] + measured["bytes_out"], (run["radit"].dram, measured)
 
 
 def test_digits_dit_through_the_golden_accelerator():
@@ -140,3 +167,13 @@ def test_digits_dit_through_the_golden_accelerator():
     assert rec["skip"].any() and not rec["skip"][0].any()
     assert be.counters["dropped"] == 8 * int(rec["skip"].sum()) and be.counters["w_rows_skipped"] > 0
     assert be.cycles < runs[True][2].cycles
+    # The system model on the bench top, fed the hooks' skip matrix, predicts both runs' cycles.
+    import golden.system as gs
+    from golden.system.radit_top import RaditTop
+    from sim.accel.radit_dit import BENCH
+
+    c = model.cfg
+    w = gs.Workload("digits DiT", tokens=c.tokens, hidden=c.hidden, depth=c.depth, heads=c.heads,
+                    mlp=c.mlp_ratio * c.hidden, steps=steps)
+    sysrun = gs.radit_run(w, gs.RADIT, rec["skip"].astype(float), top=RaditTop(cfg, BENCH["QUEUE_DEPTH"]))
+    assert (sysrun["radit"].cycles, sysrun["base"].cycles) == (be.cycles, runs[True][2].cycles)

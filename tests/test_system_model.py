@@ -249,6 +249,31 @@ def test_validate_cycles_seam():
     assert b == 2 * a
 
 
+def test_radit_top_parameters_and_pricing():
+    """RaditTop checks its parameters; a skipped sub-block costs its dropped
+    program and the replay, a computed one its runs (docs/SPEC.md "System model")."""
+    from golden import accel as ga
+    from golden import radit_accel as gr
+
+    cfg = gr.Config(gemm=ga.Config(rows=4, cols=4, a_depth=32, w_depth=64, acc_depth=32, stream_bytes=4))
+    with pytest.raises(TypeError, match="cfg"):
+        gs.RaditTop(ga.Config())
+    with pytest.raises(TypeError, match="queue_depth"):
+        gs.RaditTop(cfg, 8.0)
+    with pytest.raises(ValueError, match="queue_depth"):
+        gs.RaditTop(cfg, 1)
+    top = gs.RaditTop(cfg, 8)
+    fc = Layer("fc", 4, 8, 8, 1, "mlp", "linear")
+    att = Layer("attention Q K^T", 4, 8, 4, 1, "attn", "attention")
+    assert top.layer(att).cycles == 0 and top.layer(att).dram_bytes == 0   # SDPA is the host's
+    # Two linears: 8 dropped commands and BLOCK_END replaying 8 rows x 4 beats, in 2 runs of <= 8 commands.
+    sk = top.skipped([fc, fc])
+    assert sk.cycles == 8 * 2 + (2 + 32 + 1) + 2 and sk.dram == {"reuse_out": 32 * 4}
+    want = sum(gr.FORWARD_OVERHEAD + ga.command_cycles(c, cfg.gemm) + 1 for c in top.program(fc)) + 1
+    assert top.layer(fc).cycles == want
+    assert top.layer(fc).dram == {"act_in": 32, "weights": 64, "act_out": 8 * 4 * 4}
+
+
 def test_ditto_counts_agree_with_the_rtl_configuration():
     from hdl.accel import configs
 

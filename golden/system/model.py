@@ -309,7 +309,8 @@ def expand_skip(per_block, steps: int, sub_blocks: int) -> np.ndarray:
     return out
 
 
-def radit_run(workload: Workload, acc: Accelerator, skip, *, cycle_model: CycleModel = systolic_cycles) -> dict:
+def radit_run(workload: Workload, acc: Accelerator, skip, *, cycle_model: CycleModel = systolic_cycles,
+              top=None) -> dict:
     """A whole run with and without RADiT skip-and-reuse.
 
     ``skip`` is (steps x 2·depth): 1 (or an expected fraction) where the
@@ -320,6 +321,15 @@ def radit_run(workload: Workload, acc: Accelerator, skip, *, cycle_model: CycleM
     step) and the previous codes read (every step but the first). A skipped
     sub-block issues no GEMM, weight or activation traffic (docs/SPEC.md
     "RADiT accelerator").
+
+    ``top`` (a :class:`golden.system.radit_top.RaditTop`) prices the pieces
+    on the RADiT accelerator top instead (docs/SPEC.md "System model",
+    validation): a computed sub-block's linears as the top's runs and its
+    BLOCK_END run, the detection as the BLOCK_BEGIN run, a skipped sub-block
+    as its dropped program and the replay of its stored output; the codes
+    stay in the top's code memory; the baseline (the top with ``no_skip``)
+    still runs the detection. Cycles and host-interface bytes only (no
+    energy); the composition is the same.
     """
     table = energy_table(acc)
     S, N = workload.steps, 2 * workload.depth
@@ -329,23 +339,36 @@ def radit_run(workload: Workload, acc: Accelerator, skip, *, cycle_model: CycleM
     if np.any(skip[0] != 0):
         raise ValueError("skip: the first step has no previous codes and must compute every sub-block")
     sub_cost = [Cost() for _ in range(N)]
+    sub_layers = [[] for _ in range(N)]
     for b, layer in workload.layers():
-        sub_cost[2 * b + (0 if layer.sub == "attn" else 1)].add(array_layer(layer, acc, table,
-                                                                            cycle_model=cycle_model))
-    base, radit, ccu = Cost(), Cost(), Cost()
+        n = 2 * b + (0 if layer.sub == "attn" else 1)
+        sub_layers[n].append(layer)
+        sub_cost[n].add(top.layer(layer) if top is not None
+                        else array_layer(layer, acc, table, cycle_model=cycle_model))
     elements = workload.tokens * workload.hidden
-    lanes, code_bits = acc.params["ccu_lanes"], acc.params["code_bits"]
-    code_bytes = acc.dram.moved(math.ceil(elements * code_bits / 8))
-    ccu_cyc = math.ceil(elements / lanes)
+    ccu = Cost()
+    if top is None:
+        skipped = [Cost() for _ in range(N)]
+        lanes, code_bits = acc.params["ccu_lanes"], acc.params["code_bits"]
+        code_bytes = acc.dram.moved(math.ceil(elements * code_bits / 8))
+        # CCU: S writes of codes, S - 1 reads, S compressions per sub-block.
+        ccu.dram["codes"] = N * (2 * S - 1) * code_bytes
+        ccu.cycles = ccu.compute = N * S * math.ceil(elements / lanes)
+        ccu.energy = {"ccu": N * S * elements * table.ccu_element, "dram": acc.dram.energy_pj(ccu.dram["codes"]),
+                      "sram": 8 * ccu.dram["codes"] * table.sram_bit(acc.sram_bytes)}
+    else:
+        skipped = [top.skipped(sub_layers[n]) for n in range(N)]
+        ccu.add(top.detect(elements), N * S)
+        for c in sub_cost:
+            c.add(top.computed_end())
+    base, radit = Cost(), Cost()
     for n in range(N):
+        skipped_steps = float(skip[:, n].sum())
         base.add(sub_cost[n], S)
-        radit.add(sub_cost[n], float(S - skip[:, n].sum()))
-    # CCU: S writes of codes, S - 1 reads, S compressions per sub-block.
-    ccu.dram["codes"] = N * (2 * S - 1) * code_bytes
-    ccu.cycles = ccu.compute = N * S * ccu_cyc
-    ccu.energy = {"ccu": N * S * elements * table.ccu_element, "dram": acc.dram.energy_pj(ccu.dram["codes"]),
-                  "sram": 8 * ccu.dram["codes"] * table.sram_bit(acc.sram_bytes)}
+        radit.add(sub_cost[n], S - skipped_steps).add(skipped[n], skipped_steps)
     radit.add(ccu)
+    if top is not None:
+        base.add(ccu)
     return {"base": base, "radit": radit, "ccu": ccu, "skip_ratio": float(skip.mean()),
             "sub_block_cost": sub_cost}
 

@@ -133,12 +133,7 @@ class AccelHooks(_hooks_base()):
         return prog
 
     def _program(self, a, w, output):
-        c = self.cfg.gemm
-        m, k = a.shape
-        n = w.shape[1]
-        store = g.Store("ACC", 0, m * (n // c.cols))
-        return [g.Load("A", 0, g.layout_a(a, c.rows)), g.Load("W", 0, g.layout_w(w, c.rows, c.cols)),
-                g.Gemm(m, k, n, 0, 0, 0), gr.Output(store) if output else store]
+        return gr.linear_program(a, w, self.cfg.gemm, keep=output)
 
     def _acc(self, frames, n):
         c = self.cfg.gemm

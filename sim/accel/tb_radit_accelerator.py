@@ -81,11 +81,14 @@ class TB(ShellTB):
         # for a computed block; BLOCK_BEGIN's input always.
         bad = dict(want.errors)
         skipping = skipping_before
+        sent = []
         for i, cmd in enumerate(chunk):
             if isinstance(cmd, gr.BlockBegin) and i not in bad:
-                await self.src.send(fp16_bytes(cmd.data))
+                sent.append(fp16_bytes(cmd.data))
             elif isinstance(cmd, g.Load) and i not in bad and not skipping:
-                await self.src.send(g.to_bytes(cmd.data, 1 if cmd.mem != "ACC" else 4))
+                sent.append(g.to_bytes(cmd.data, 1 if cmd.mem != "ACC" else 4))
+        for frame in sent:
+            await self.src.send(frame)
         status, got = await self.start_run(src_pause, sink_pause, 10 * 200 * (sum(want.cycles) + 1000),
                                            start=self.start)
         names = ("cycles", "stall", "commands", "array_busy", "blocks_done", "blocks_skipped", "dropped",
@@ -117,7 +120,8 @@ class TB(ShellTB):
             assert counters["stall"] == 0, f"{where}: {counters}"
         self.runs.append({"label": label, "cycles": counters["cycles"], "model_cycles": want.total_cycles,
                           "stall": counters["stall"], "skipped": counters["blocks_skipped"],
-                          "dropped": counters["dropped"]})
+                          "dropped": counters["dropped"], "bytes_in": sum(map(len, sent)),
+                          "bytes_out": sum(map(len, got))})
         return want
 
     async def block(self, begin, program, **kw):
@@ -167,6 +171,12 @@ class Slice:
                 g.Gemm(self.m, self.k, self.n, 0, 0, 0),
                 g.Store("ACC", 0, 2),   # an intermediate result for the host: not kept, not replayed
                 gr.Output(g.Vector(self.m, self.n, 0, mult=3, shift=6, to_stream=True))]
+
+
+def linear_layers(workload, n):
+    """The linears of sub-block n = 2·block + (0 attention, 1 MLP) of a ``golden.system.Workload``."""
+    sub = "attn" if n % 2 == 0 else "mlp"
+    return [lay for lay in workload.block_layers(n // 2) if lay.sub == sub and lay.kind == "linear"]
 
 
 async def setup(dut, steps=4):
@@ -299,6 +309,55 @@ async def soft_reset_mid_traffic(dut):
         tb.model.soft_reset()
         await run_slice(tb, sl)
     env.report(runs=len(tb.runs))
+
+
+@cocotb.test()
+async def system_model(dut):
+    """A DiT-shaped slice (``args["system"]``: the fields of a
+    ``golden.system.Workload``) in the host runs of the bench's sampler
+    hooks (:mod:`sim.accel.radit_dit`), on ideal streams: BLOCK_BEGIN alone;
+    computed, a run per linear (``golden.radit_accel.linear_program``) and
+    BLOCK_END alone; skipped, the program without data and BLOCK_END in runs
+    of the queue depth. Reports every run's CYCLES and bytes in and out, and
+    the skip matrix, for the system model's validation
+    (tests/test_accel_radit.py, docs/SPEC.md "System model")."""
+    from golden.system import Workload
+
+    job = env.args().get("system")
+    if not job:
+        return
+    w = Workload("radit slice", **job)
+    tb = await setup(dut, w.steps)
+    c = tb.cfg.gemm
+    subs = 2 * w.depth
+    sl = Slice(tb, subs, w.steps, w.tokens * w.hidden // tb.cfg.lanes)
+    weights = {(n, lay.name): tb.rng.integers(-128, 128, size=(lay.k, lay.n))
+               for n in range(subs) for lay in linear_layers(w, n)}
+    first_run = len(tb.runs)
+    skips = []
+    for s in range(w.steps):
+        row = []
+        for n in range(subs):
+            layers = linear_layers(w, n)
+            last = layers[-1]
+            sl.out_beats = last.m * (last.n // c.cols) * c.beats_per_row("ACC")
+            d = (await tb.run([sl.begin(n, s)], label=f"system begin {n}/{s}")).decisions[0]
+            row.append(bool(d.skip))
+            progs = [gr.linear_program(tb.rng.integers(-128, 128, size=(lay.m, lay.k)), weights[(n, lay.name)], c,
+                                       keep=lay is last) for lay in layers]
+            if d.skip:
+                flat = [cmd for p in progs for cmd in p] + [gr.BlockEnd()]
+                for i in range(0, len(flat), tb.queue_depth):
+                    await tb.run(flat[i:i + tb.queue_depth], label=f"system skipped {n}/{s}")
+            else:
+                for p in progs:
+                    await tb.run(p, label=f"system linear {n}/{s}")
+                await tb.run([gr.BlockEnd()], label=f"system end {n}/{s}")
+        skips.append(row)
+    runs = tb.runs[first_run:]
+    env.report(system={"skip": skips, "cycles": sum(r["cycles"] for r in runs),
+                       "bytes_in": sum(r["bytes_in"] for r in runs), "bytes_out": sum(r["bytes_out"] for r in runs),
+                       "runs": len(runs)})
 
 
 # --------------------------------------------------------------------------
