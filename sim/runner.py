@@ -184,7 +184,9 @@ def build(unit_name: str, params: dict | None = None, *, sim: str | None = None,
             shutil.rmtree(rtl_dir)
         sources = tuple(unit.emit_verilog(rtl_dir, full))
         # The testbench's port layouts come from the same component's signature.
-        ports.write(unit.build(full), ports_file, unit=unit_name, params=full)
+        component = unit.build(full)
+        component._MustUse__silence = True   # read for its signature; emit_verilog elaborated its twin
+        ports.write(component, ports_file, unit=unit_name, params=full)
         (directory / "params.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=str))
         digest = hashlib.sha256()
         for src in sources:

@@ -19,6 +19,7 @@ class ShellTB:
     def __init__(self, dut):
         self.dut = dut
         top = registry.get(env.unit()).build(env.params())
+        top._MustUse__silence = True   # built for its register map and command format, never elaborated
         self.regs, self.commands = top.REGMAP, top.COMMANDS
         self.queue_depth = top.queue_depth
         self.rnd, self.rng = env.rngs()
