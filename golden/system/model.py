@@ -492,9 +492,9 @@ def validate_cycles(cycle_model: CycleModel, measured: Iterable[tuple], *, rows:
     ``measured`` holds ``(m, k, n, cycles)`` tuples, e.g. an accelerator
     top's performance counters read over AXI4-Lite after each GEMM command.
     Returns the mismatches (empty when the model predicts every count).
-    When a top's golden cycle model lands, pass it as ``cycle_model`` here
-    to hold it to the RTL, and to :func:`radit_run` / :func:`orbis_run` to
-    run the system model on it instead of the bare array.
+    This holds one product's cycle model to the RTL; whole runs on a top are
+    held to it through the run functions' ``top=`` (docs/SPEC.md "System
+    model", validation).
     """
     bad = []
     for m, k, n, cyc in measured:
